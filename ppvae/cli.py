@@ -1,0 +1,318 @@
+"""The ``ppvae`` command line: parses flags, calls the library, prints results.
+
+    ppvae fit --data digits --epochs 50 --out runs/demo
+    ppvae evaluate runs/demo --num-samples 5000
+
+Mistakes in the input (unknown option values, missing files, bad data, a corrupt
+checkpoint) print one ``ppvae: error: ...`` line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from ppvae.data import BINARIZE, DataConfig
+from ppvae.errors import UserInputError
+from ppvae.inference.svi import ELBOS, FitConfig, TrainingDiverged
+from ppvae.models.build import ModelConfig
+from ppvae.models.likelihoods import LIKELIHOODS
+from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run
+
+# Flags that may change when a run is resumed; any other flag must match the saved run.
+RESUMABLE = {"epochs", "progress", "out", "resume", "overwrite", "num_samples", "command"}
+
+
+def _default(kind: type, name: str) -> Any:
+    return next(f.default for f in fields(kind) if f.name == name)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="fit a VAE by SVI and evaluate it on the test set",
+        description="Fit a VAE by stochastic variational inference, then write the run folder "
+        f"({', '.join(RUN_FILES)}) and print the test metrics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = p.add_argument_group("data")
+    d.add_argument(
+        "--data",
+        dest="name",
+        default=None,
+        metavar="NAME",
+        help="digits (embedded), mnist, fashion-mnist, or a .npy/.npz/.csv file "
+        f"[default: {_default(DataConfig, 'name')}]",
+    )
+    d.add_argument(
+        "--data-dir", default=None, help="folder holding the MNIST/Fashion-MNIST IDX files"
+    )
+    d.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="let torchvision download mnist/fashion-mnist (needs internet)",
+    )
+    d.add_argument(
+        "--binarize",
+        choices=BINARIZE,
+        default=None,
+        help="auto: dynamic for the bernoulli likelihood, none otherwise [default: auto]",
+    )
+    d.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the train/validation split [default: 0]",
+    )
+    d.add_argument(
+        "--binarization-seed",
+        type=int,
+        default=None,
+        help="seed of the one-off validation/test binarisation [default: 0]",
+    )
+    d.add_argument(
+        "--val-size",
+        type=_positive_int,
+        default=None,
+        help="validation examples [default: 5000 for (fashion-)mnist, else 10%%]",
+    )
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--likelihood",
+        choices=list(LIKELIHOODS),
+        default=None,
+        help=f"p(x|z) [default: {_default(ModelConfig, 'likelihood')}]",
+    )
+    m.add_argument(
+        "--latent-dim",
+        type=_positive_int,
+        default=None,
+        help=f"size of z [default: {_default(ModelConfig, 'latent_dim')}]",
+    )
+    m.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="+",
+        default=None,
+        metavar="WIDTH",
+        help="hidden widths; several give a deeper (stacked) network [default: 400]",
+    )
+    m.add_argument(
+        "--activation",
+        choices=["relu", "tanh", "elu", "gelu", "softplus"],
+        default=None,
+        help="hidden nonlinearity [default: relu]",
+    )
+    t = p.add_argument_group("training")
+    t.add_argument(
+        "--epochs", type=int, default=None, help=f"[default: {_default(FitConfig, 'epochs')}]"
+    )
+    t.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help=f"[default: {_default(FitConfig, 'batch_size')}]",
+    )
+    t.add_argument(
+        "--lr", type=_positive_float, default=None, help="Adam learning rate [default: 0.001]"
+    )
+    t.add_argument("--clip-norm", type=_positive_float, default=None, help="clip the gradient norm")
+    t.add_argument(
+        "--num-particles",
+        type=_positive_int,
+        default=None,
+        help="samples of z per example in the training ELBO [default: 1]",
+    )
+    t.add_argument(
+        "--elbo",
+        choices=ELBOS,
+        default=None,
+        help="auto: analytic KL where the guide/prior pair has one [default: auto]",
+    )
+    t.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        help="early stopping: epochs without a better validation ELBO",
+    )
+    t.add_argument("--seed", type=int, default=None, help="training seed [default: 0]")
+    t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... [default: cpu]")
+    e = p.add_argument_group("evaluation")
+    e.add_argument(
+        "--num-samples",
+        type=_positive_int,
+        default=None,
+        help="importance samples K per test example "
+        f"[default: {_default(EvalConfig, 'num_samples')}]",
+    )
+    r = p.add_argument_group("run folder")
+    r.add_argument("--out", default=None, help="run folder [default: runs/<data>]")
+    r.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    r.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    r.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    )
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="recompute a run's test metrics from its checkpoint",
+        description="Recompute ELBO, importance-sampled log p(x) (with standard errors), KL, "
+        "reconstruction and active units from RUN/checkpoint.pt and update RUN/metrics.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run", help="run folder written by `ppvae fit`")
+    p.add_argument(
+        "--num-samples",
+        type=_positive_int,
+        default=None,
+        help="importance samples K per test example [default: the run's]",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the importance samples")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ppvae`` argument parser (one sub-command per job)."""
+    parser = argparse.ArgumentParser(
+        prog="ppvae",
+        description="The autoencoder family as amortised variational inference in Pyro.",
+    )
+    from ppvae import __version__
+
+    parser.add_argument("--version", action="version", version=f"ppvae {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_fit(sub)
+    _add_evaluate(sub)
+    return parser
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if v is not None}
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    given = _given(args)
+    pick = lambda kind: {f.name: given[f.name] for f in fields(kind) if f.name in given}  # noqa: E731
+    if "hidden" in given:
+        given["hidden"] = tuple(given["hidden"])
+    return RunConfig(
+        data=DataConfig(**pick(DataConfig)),
+        model=ModelConfig(**pick(ModelConfig)),
+        fit=FitConfig(**pick(FitConfig)),
+        eval=EvalConfig(**pick(EvalConfig)),
+    )
+
+
+def _resumed_config(args: argparse.Namespace, out: Path) -> RunConfig:
+    from ppvae.io import read_json
+
+    changed = sorted(set(_given(args)) - RESUMABLE)
+    if changed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise UserInputError(
+            f"{flags} cannot change when resuming; the run keeps its saved settings"
+        )
+    config = RunConfig.from_dict(read_json(out / "config.json"), str(out / "config.json"))
+    for section, name in (("fit", "epochs"), ("fit", "progress"), ("eval", "num_samples")):
+        if getattr(args, name, None) is not None:
+            setattr(getattr(config, section), name, getattr(args, name))
+    return config
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    out = Path(args.out or f"runs/{Path(args.name or 'digits').stem}")
+    resuming = args.resume and (out / "config.json").is_file()
+    config = _resumed_config(args, out) if resuming else _run_config(args)
+    print(f"ppvae fit: {config.data.name} -> {out}", flush=True)
+    metrics = fit_run(config, out, resume=args.resume, overwrite=args.overwrite)
+    print(format_metrics(metrics))
+    print("\nfiles written:")
+    for name in RUN_FILES:
+        if (out / name).exists():
+            print(f"  {out / name}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    metrics = evaluate_run(args.run, args.num_samples, args.seed, args.progress)
+    print(format_metrics(metrics))
+    print(f"\nupdated {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """The result table printed after ``fit`` and ``evaluate``.
+
+    Example:
+        >>> print(format_metrics({"test_elbo": -1.0, "test_elbo_se": 0.1}).splitlines()[1])
+        test ELBO                             -1.000 ± 0.100
+    """
+    rows = [("metric (nats per example)", "value")]
+    if "test_elbo" in m:
+        rows.append(("test ELBO", f"{m['test_elbo']:.3f} ± {m.get('test_elbo_se', 0):.3f}"))
+    if "test_log_likelihood" in m:
+        rows.append(
+            (
+                f"test log p(x), K={m['num_samples']}",
+                f"{m['test_log_likelihood']:.3f} ± {m['test_log_likelihood_se']:.3f}",
+            )
+        )
+    for key, label in (("kl", "KL(q||p) (rate)"), ("reconstruction", "-E log p(x|z) (distortion)")):
+        if key in m:
+            rows.append((label, f"{m[key]:.3f}"))
+    if "active_units" in m:
+        rows.append(("active units", f"{m['active_units']} / {m.get('latent_dim', '?')}"))
+    if m.get("bits_per_dim") is not None:
+        rows.append(("bits per dimension", f"{m['bits_per_dim']:.4f}"))
+    if "epochs" in m:
+        rows.append(("epochs, train seconds", f"{m['epochs']}, {m.get('train_seconds', 0):.1f}"))
+    return "\n".join(f"{a:<32}{b:>20}" for a, b in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ppvae`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = {"fit": _cmd_fit, "evaluate": _cmd_evaluate}[args.command]
+    try:
+        return command(args)
+    except UserInputError as err:
+        print(f"ppvae {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"ppvae {args.command}: training diverged: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"\nppvae {args.command}: interrupted; the last finished epoch is in the run folder's "
+            "checkpoint.pt: continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

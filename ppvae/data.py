@@ -1,0 +1,300 @@
+"""Datasets as in-memory tensors, split by seed and batched by index.
+
+Sources: ``digits`` (scikit-learn's embedded 8x8 digits, no download), ``mnist`` and
+``fashion-mnist`` (IDX files from ``data_dir``, Debian's ``dataset-fashion-mnist`` package,
+or torchvision's folder; downloaded only when asked), and user arrays (``.npy``, ``.npz``,
+``.csv``).  Binarisation is ``dynamic`` (a fresh Bernoulli draw of the grey levels for
+every training batch), ``static`` (drawn once) or ``none``; validation and test sets are
+always binarised once, with the recorded ``binarization_seed``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ppvae.errors import UserInputError
+from ppvae.idx import read_idx
+
+BINARIZE = ("auto", "dynamic", "static", "none")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+DEFAULT_DATA_ROOT = Path(os.environ.get("PPVAE_DATA", Path.home() / ".cache" / "ppvae"))
+_TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+_IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass
+class DataConfig:
+    """Where the data come from and how they are split and binarised.
+
+    Example:
+        >>> DataConfig().name
+        'digits'
+    """
+
+    name: str = "digits"  # digits | mnist | fashion-mnist | path to .npy/.npz/.csv
+    data_dir: str | None = None  # folder with the IDX files (mnist, fashion-mnist)
+    download: bool = False  # let torchvision download mnist / fashion-mnist
+    binarize: str = "auto"  # auto | dynamic | static | none (auto: dynamic for binary likelihoods)
+    split_seed: int = 0  # fixes the train/validation(/test) split
+    binarization_seed: int = 0  # fixes the one-off binarisation of validation and test sets
+    val_size: int | None = None  # None: 5000 for (fashion-)mnist, 10% otherwise
+
+    def to_dict(self) -> dict:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+@dataclass
+class Data:
+    """Train/validation/test tensors for one dataset, ready for batching.
+
+    ``x_*`` have shape (N, *x_shape); ``y_*`` are int64 labels or ``None``.  When
+    ``binarize == "dynamic"``, ``x_train`` holds grey levels and :meth:`batches` draws a
+    fresh binarisation per batch; every other split is final.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+    x_test: torch.Tensor
+    y_train: torch.Tensor | None
+    y_val: torch.Tensor | None
+    y_test: torch.Tensor | None
+    binarize: str
+    binarization_seed: int
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """Shape of one data point."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of label classes, or None without labels."""
+        return None if self.y_train is None else int(self.y_train.max().item()) + 1
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ``(x, y)`` tensors of split ``train``, ``val`` or ``test``."""
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        shuffle: bool = True,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(x, y)`` mini-batches by index; training batches are binarised afresh
+        when ``binarize == "dynamic"``.
+
+        Example:
+            >>> data = load_data(DataConfig(name="digits", binarize="dynamic"))
+            >>> x, y = next(data.batches("train", 32, torch.Generator().manual_seed(0)))
+            >>> x.shape, bool(((x == 0) | (x == 1)).all()), y.shape
+            (torch.Size([32, 1, 8, 8]), True, torch.Size([32]))
+        """
+        x, y = self.split(split)
+        n = x.shape[0]
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        dynamic = split == "train" and self.binarize == "dynamic"
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            xb = torch.bernoulli(x[idx], generator=generator) if dynamic else x[idx]
+            yield xb, (None if y is None else y[idx])
+
+    def summary(self) -> str:
+        """One line describing sizes, shape and binarisation."""
+        return (
+            f"{self.name}: train {len(self.x_train)}, val {len(self.x_val)}, "
+            f"test {len(self.x_test)}, shape {self.x_shape}, binarize {self.binarize}"
+        )
+
+
+def resolve_binarize(binarize: str, binary_likelihood: bool) -> str:
+    """Turn ``auto`` into ``dynamic`` (binary likelihoods) or ``none``; check the value.
+
+    Example:
+        >>> resolve_binarize("auto", True), resolve_binarize("auto", False)
+        ('dynamic', 'none')
+    """
+    if binarize not in BINARIZE:
+        raise UserInputError(f"unknown binarize {binarize!r}; choose one of {', '.join(BINARIZE)}")
+    if binarize == "auto":
+        return "dynamic" if binary_likelihood else "none"
+    return binarize
+
+
+def load_data(config: DataConfig) -> Data:
+    """Load, split and binarise the dataset described by ``config``.
+
+    ``config.binarize`` must already be resolved (not ``auto``); see :func:`resolve_binarize`.
+
+    Example:
+        >>> data = load_data(DataConfig(name="digits", binarize="none"))
+        >>> data.summary()
+        'digits: train 1258, val 180, test 359, shape (1, 8, 8), binarize none'
+    """
+    binarize = resolve_binarize(config.binarize, binary_likelihood=False)
+    x, y, x_test, y_test = _load_arrays(config)
+    x, y, x_test, y_test = _to_tensors(config.name, x, y, x_test, y_test)
+    if binarize != "none" and ((x < 0).any() or (x > 1).any()):
+        raise UserInputError(
+            f"cannot binarise {config.name}: values outside [0, 1] "
+            f"(range [{x.min().item():.4g}, {x.max().item():.4g}]); use --binarize none"
+        )
+    split = torch.Generator().manual_seed(config.split_seed)
+    n_test = 0 if x_test is not None else max(1, round(0.2 * len(x)))
+    n_val = config.val_size if config.val_size is not None else _default_val_size(config.name, x)
+    if n_val < 1 or len(x) - n_val - n_test < 1:
+        raise UserInputError(
+            f"{config.name} has {len(x)} examples: too few for a validation set of {n_val}"
+            + (f" and a test set of {n_test}" if n_test else "")
+        )
+    order = torch.randperm(len(x), generator=split)
+    test_idx, val_idx, train_idx = (
+        order[:n_test],
+        order[n_test : n_test + n_val],
+        order[n_test + n_val :],
+    )
+    if x_test is None:
+        x_test, y_test = x[test_idx], _take(y, test_idx)
+    data = Data(
+        name=config.name,
+        x_train=x[train_idx],
+        x_val=x[val_idx],
+        x_test=x_test,
+        y_train=_take(y, train_idx),
+        y_val=_take(y, val_idx),
+        y_test=y_test,
+        binarize=binarize,
+        binarization_seed=config.binarization_seed,
+    )
+    if binarize != "none":
+        _binarize_fixed_splits(data)
+    return data
+
+
+def _binarize_fixed_splits(data: Data) -> None:
+    seed = data.binarization_seed
+    data.x_test = torch.bernoulli(data.x_test, generator=torch.Generator().manual_seed(seed))
+    data.x_val = torch.bernoulli(data.x_val, generator=torch.Generator().manual_seed(seed + 1))
+    if data.binarize == "static":
+        data.x_train = torch.bernoulli(
+            data.x_train, generator=torch.Generator().manual_seed(seed + 2)
+        )
+
+
+def _take(y: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    return None if y is None else y[idx]
+
+
+def _default_val_size(name: str, x: torch.Tensor) -> int:
+    return 5000 if name in _TORCHVISION_FOLDER else max(1, round(0.1 * len(x)))
+
+
+Arrays = tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]
+
+
+def _load_arrays(config: DataConfig) -> Arrays:
+    """Raw arrays: (x, y) to split, and a fixed (x_test, y_test) where the source has one."""
+    if config.name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return (digits.images / 16.0)[:, None], digits.target, None, None
+    if config.name in _TORCHVISION_FOLDER:
+        files = _find_idx_files(config)
+        images = {k: read_idx(v) for k, v in files.items()}
+        scale = lambda a: a.astype(np.float32)[:, None] / 255.0  # noqa: E731 - (N, 1, 28, 28)
+        return (
+            scale(images["train_x"]),
+            images["train_y"],
+            scale(images["test_x"]),
+            images["test_y"],
+        )
+    path = Path(config.name)
+    if path.suffix.lower() in (".npy", ".npz", ".csv"):
+        from ppvae.arrays import read_array_file
+
+        x, y = read_array_file(path)
+        return x, y, None, None
+    raise UserInputError(
+        f"unknown dataset {config.name!r}: use digits, mnist, fashion-mnist, "
+        "or a path to a .npy, .npz or .csv file"
+    )
+
+
+def _to_tensors(name: str, *arrays: np.ndarray | None) -> tuple[torch.Tensor | None, ...]:
+    x, y, x_test, y_test = arrays
+    out = [torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)]
+    out.append(None if y is None else torch.as_tensor(np.asarray(y, dtype=np.int64)))
+    out.append(
+        None
+        if x_test is None
+        else torch.as_tensor(np.ascontiguousarray(x_test), dtype=torch.float32)
+    )
+    out.append(None if y_test is None else torch.as_tensor(np.asarray(y_test, dtype=np.int64)))
+    if y is not None and len(y) != len(x):
+        raise UserInputError(f"{name}: {len(x)} examples but {len(y)} labels")
+    return tuple(out)
+
+
+def _candidate_dirs(config: DataConfig) -> list[Path]:
+    folder = _TORCHVISION_FOLDER[config.name]
+    roots = [Path(config.data_dir)] if config.data_dir else []
+    if not config.data_dir and config.name == "fashion-mnist":
+        roots.append(DEBIAN_FASHION_MNIST)
+    if not config.data_dir:
+        roots.append(DEFAULT_DATA_ROOT)
+    return [d for root in roots for d in (root, root / folder / "raw")]
+
+
+def _find_idx_files(config: DataConfig) -> dict[str, Path]:
+    dirs = _candidate_dirs(config)
+    for directory in dirs:
+        found = {k: _existing(directory, stem) for k, stem in _IDX_FILES.items()}
+        if all(found.values()):
+            return found  # type: ignore[return-value]
+    if config.download:
+        root = Path(config.data_dir) if config.data_dir else DEFAULT_DATA_ROOT
+        _download(config.name, root)
+        return _find_idx_files(
+            DataConfig(**{**config.to_dict(), "download": False, "data_dir": str(root)})
+        )
+    looked = ", ".join(str(d) for d in dirs)
+    hint = " or `apt-get install dataset-fashion-mnist`" if config.name == "fashion-mnist" else ""
+    raise UserInputError(
+        f"{config.name} IDX files ({_IDX_FILES['train_x']}[.gz] and the other three) not found in: "
+        f"{looked}. Point --data-dir at them, pass --download (needs internet){hint}."
+    )
+
+
+def _existing(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download(name: str, root: Path) -> None:
+    import torchvision  # imported only here: datasets are the one place it is needed
+
+    cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
+    try:
+        for train in (True, False):
+            cls[name](str(root), train=train, download=True)
+    except (OSError, RuntimeError) as err:
+        raise UserInputError(f"could not download {name} into {root} ({err})") from None

@@ -1,0 +1,70 @@
+"""Training checkpoints: model, optimiser, RNG states and progress, saved atomically.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads
+with ``torch.load(weights_only=True)``; the ``format`` key marks it as ppvae's own.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from ppvae.errors import UserInputError
+from ppvae.io import load_torch, save_torch
+
+FORMAT = "ppvae-checkpoint"
+FORMAT_VERSION = 1
+
+
+def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Snapshot of torch's global RNG (used by Pyro's sampling) and the data generator."""
+    state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    """Restore a snapshot taken by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` (plus the format marker) to ``path`` atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.pt"
+        >>> save_checkpoint(p, {"epoch": 3, "model": {"w": torch.ones(2)}})
+        >>> load_checkpoint(p)["epoch"]
+        3
+    """
+    save_torch(path, {"format": FORMAT, "format_version": FORMAT_VERSION, **state})
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a ppvae checkpoint safely, refusing corrupt, foreign or newer files."""
+    state = load_torch(path)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserInputError(f"{path} is not a ppvae checkpoint")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise UserInputError(
+            f"{path} was written by a newer ppvae (checkpoint format {state['format_version']})"
+        )
+    if not isinstance(state.get("model"), dict):
+        raise UserInputError(f"{path} has no model weights")
+    return state
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` with a clear message when the architecture does not match."""
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise UserInputError(f"{source} does not fit this model ({first})") from None

@@ -1,0 +1,133 @@
+"""Atomic file writing and safe checkpoint loading.
+
+Every file ppvae writes goes to a temporary file in the same folder and is renamed over
+the target, so an interrupted run never leaves a half-written file that a later command
+trusts.  Checkpoints are read with ``torch.load(weights_only=True)``: no pickled code runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ppvae.errors import UserInputError
+
+
+@contextlib.contextmanager
+def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+        >>> write_bytes(p, b"ok"); p.read_bytes()
+        b'ok'
+    """
+    with _atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+        >>> write_json(p, {"a": 1}); read_json(p)
+        {'a': 1}
+    """
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, raising :class:`UserInputError` if it is missing or malformed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path} is not valid JSON ({err})") from None
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write a list of dicts as a CSV file with a header row, atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "h.csv"
+        >>> write_csv(p, [{"epoch": 1, "elbo": -3.5}]); print(p.read_text().strip())
+        epoch,elbo
+        1,-3.5
+    """
+    buffer = io.StringIO()
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` to ``path`` atomically."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def load_torch(path: str | os.PathLike) -> Any:
+    """Load a torch file with ``weights_only=True``; refuse anything that needs pickled code.
+
+    Raises:
+        UserInputError: the file is missing, truncated, not a torch file, or would need
+            to execute code to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise UserInputError(
+            f"{path} is corrupt or not a torch checkpoint ({_first_line(err)})"
+        ) from None
+    except Exception as err:
+        raise UserInputError(
+            f"{path} was refused: it is not a plain-tensor checkpoint ({_first_line(err)})"
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,146 @@
+"""Encoders and decoders: the networks inside the guide and the likelihood.
+
+An encoder maps data ``x`` (and optional context ``y``) to the guide's distribution
+q(z | x, y); a decoder maps a latent ``z`` (and ``y``) to the parameters of the likelihood.
+Depth and width are options: a *stacked* autoencoder is simply ``hidden=(500, 250)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ppvae.errors import UserInputError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "softplus": nn.Softplus,
+}
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
+    """A stack of ``Linear`` layers, each followed by ``activation``.
+
+    Arguments:
+        sizes: layer widths, input first (``[784, 400]`` is one hidden layer of 400).
+        activation: one of ``relu``, ``tanh``, ``elu``, ``gelu``, ``softplus``.
+
+    Returns:
+        ``nn.Sequential``; empty (the identity) when ``sizes`` has one entry.
+
+    Example:
+        >>> mlp([4, 8, 8])(torch.zeros(2, 4)).shape
+        torch.Size([2, 8])
+    """
+    if activation not in ACTIVATIONS:
+        raise UserInputError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+        )
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+    return nn.Sequential(*layers)
+
+
+def _with_context(h: torch.Tensor, y: torch.Tensor | None, context_dim: int) -> torch.Tensor:
+    """Append the context ``y`` (shape (B, C)) to features ``h`` (shape (..., B, F))."""
+    if context_dim == 0:
+        return h
+    if y is None:
+        raise UserInputError("this network was built with a context input; pass y")
+    y = y.to(h.dtype).expand(*h.shape[:-1], context_dim)
+    return torch.cat([h, y], dim=-1)
+
+
+class MLPEncoder(nn.Module):
+    """Gaussian encoder q(z | x, y) = Normal(loc, scale) with a diagonal covariance.
+
+    Arguments:
+        x_shape: shape of one data point, e.g. ``(1, 28, 28)`` or ``(64,)``.
+        latent_dim: size of z.
+        hidden: widths of the hidden layers (depth = ``len(hidden)``).
+        context_dim: size of the optional context ``y`` concatenated to the input.
+        activation: hidden-layer nonlinearity.
+        min_scale: floor added to the softplus scale, for numerical safety.
+
+    Returns (from ``forward``):
+        ``Normal(loc, scale).to_event(1)`` with batch shape ``x.shape[:-len(x_shape)]``.
+
+    Example:
+        >>> enc = MLPEncoder((64,), latent_dim=2, hidden=(16,))
+        >>> q = enc(torch.rand(5, 64))
+        >>> q.batch_shape, q.event_shape
+        (torch.Size([5]), torch.Size([2]))
+    """
+
+    def __init__(
+        self,
+        x_shape: Sequence[int],
+        latent_dim: int,
+        hidden: Sequence[int] = (400,),
+        context_dim: int = 0,
+        activation: str = "relu",
+        min_scale: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.x_shape = tuple(int(s) for s in x_shape)
+        self.context_dim = int(context_dim)
+        self.min_scale = float(min_scale)
+        sizes = [math.prod(self.x_shape) + self.context_dim, *hidden]
+        self.body = mlp(sizes, activation)
+        self.head = nn.Linear(sizes[-1], 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
+        h = x.flatten(start_dim=x.dim() - len(self.x_shape))  # (B, Dx)
+        h = self.body(_with_context(h, y, self.context_dim))  # (B, H)
+        loc, raw_scale = self.head(h).chunk(2, dim=-1)  # (B, Dz) each
+        return dist.Normal(loc, F.softplus(raw_scale) + self.min_scale).to_event(1)
+
+
+class MLPDecoder(nn.Module):
+    """Decoder from z (and context y) to the likelihood's parameters.
+
+    Arguments:
+        latent_dim: size of z.
+        out_shape: shape of the parameter tensor for one data point (the likelihood's
+            ``param_shape``), e.g. ``(1, 28, 28)`` for Bernoulli logits.
+        hidden: widths of the hidden layers, from z outwards.
+        context_dim: size of the optional context ``y``.
+        activation: hidden-layer nonlinearity.
+
+    Returns (from ``forward``):
+        a tensor of shape ``z.shape[:-1] + out_shape``.
+
+    Example:
+        >>> dec = MLPDecoder(2, (1, 8, 8), hidden=(16,))
+        >>> dec(torch.zeros(3, 5, 2)).shape
+        torch.Size([3, 5, 1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        out_shape: Sequence[int],
+        hidden: Sequence[int] = (400,),
+        context_dim: int = 0,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.out_shape = tuple(int(s) for s in out_shape)
+        self.context_dim = int(context_dim)
+        sizes = [latent_dim + self.context_dim, *hidden]
+        self.body = mlp(sizes, activation)
+        self.head = nn.Linear(sizes[-1], math.prod(self.out_shape))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(_with_context(z, y, self.context_dim))  # (..., B, H)
+        return self.head(h).unflatten(-1, self.out_shape)  # (..., B, *out_shape)

@@ -1,0 +1,112 @@
+"""The model/guide pair: one latent site ``"z"``, one observed site ``"x"``, plate ``"data"``.
+
+    model:  z ~ prior(y),  x ~ likelihood(decoder(z, y))     p(x, z | y)
+    guide:  z ~ encoder(x, y)                                q(z | x, y)
+
+Every variant in ppvae (beta-VAE, CVAE, learned priors, deterministic autoencoders) is a
+swap of one of these four parts, not a new loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from ppvae.models.likelihoods import Likelihood
+
+Prior = Callable[..., dist.Distribution]
+
+
+class VAE(nn.Module):
+    """A variational autoencoder written as a Pyro ``model`` and ``guide``.
+
+    Arguments:
+        encoder: module mapping ``(x, y)`` to the guide distribution q(z | x, y).
+        decoder: module mapping ``(z, y)`` to the likelihood's parameters.
+        likelihood: :class:`~ppvae.models.likelihoods.Likelihood` turning those parameters
+            into p(x | z, y).
+        prior: an ``nn.Module`` (or any callable) whose ``forward(context=None)`` returns
+            p(z) (or p(z | y)).
+
+    Example:
+        >>> from ppvae.models import MLPEncoder, MLPDecoder, Bernoulli, StandardNormal
+        >>> vae = VAE(MLPEncoder((6,), 2, (8,)), MLPDecoder(2, (6,), (8,)),
+        ...           Bernoulli((6,)), StandardNormal(2))
+        >>> x = torch.bernoulli(torch.full((4, 6), 0.5))
+        >>> loss = pyro.infer.Trace_ELBO().differentiable_loss(vae.model, vae.guide, x)
+        >>> loss.shape, vae.reconstruct(x).shape, vae.generate(3).shape
+        (torch.Size([]), torch.Size([4, 6]), torch.Size([3, 6]))
+    """
+
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, prior: Prior
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.prior = prior
+        self.register_params = True
+
+    def _register(self) -> None:
+        # Registers the module's parameters with Pyro so plain pyro.infer.SVI can optimise them.
+        if self.register_params:
+            pyro.module("vae", self)
+
+    def model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Generative model p(z | y) p(x | z, y) for a batch ``x`` of shape (B, *x_shape)."""
+        self._register()
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", self.prior(y))  # (B, Dz)
+            pyro.sample("x", self.likelihood(self.decoder(z, y)), obs=x)
+
+    def guide(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Amortised variational posterior q(z | x, y)."""
+        self._register()
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", self.encoder(x, y))  # (B, Dz)
+
+    @contextlib.contextmanager
+    def param_store_off(self) -> Iterator[VAE]:
+        """Skip ``pyro.module`` registration inside the block.
+
+        ppvae's own loops optimise ``self.parameters()`` with a torch optimiser, so
+        re-registering the same tensors in Pyro's global param store at every step is
+        wasted work, and evaluating a model must not leave entries in that store.
+        """
+        previous, self.register_params = self.register_params, False
+        try:
+            yield self
+        finally:
+            self.register_params = previous
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
+        """The guide's distribution q(z | x, y) for a batch of data."""
+        return self.encoder(x, y)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
+        """The likelihood p(x | z, y) for latents ``z``."""
+        return self.likelihood(self.decoder(z, y))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of p(x | z) at the posterior mean of z: the model's reconstruction of ``x``."""
+        return self.decode(self.encode(x, y).mean, y).mean
+
+    @torch.no_grad()
+    def generate(self, num: int, y: torch.Tensor | None = None, mean: bool = True) -> torch.Tensor:
+        """Draw ``num`` data points: z from the prior, then x (or its mean) from p(x | z).
+
+        With a context ``y`` of batch size ``num`` the prior is p(z | y).
+        """
+        p = self.prior(y)
+        z = p.sample() if p.batch_shape else p.sample((num,))  # (num, Dz)
+        px = self.decode(z, y)
+        return px.mean if mean else px.sample()

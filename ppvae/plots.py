@@ -1,0 +1,117 @@
+"""Pictures of a fitted model: sample grids, reconstructions, ELBO curves (PNG files)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display is needed
+import matplotlib.pyplot as plt
+import torch
+
+from ppvae.io import write_bytes
+
+
+def as_images(x: torch.Tensor, x_shape: Sequence[int]) -> torch.Tensor | None:
+    """View data points of shape ``x_shape`` as (N, H, W) or (N, H, W, 3) images, if they are.
+
+    Example:
+        >>> as_images(torch.zeros(2, 1, 8, 8), (1, 8, 8)).shape
+        torch.Size([2, 8, 8])
+        >>> as_images(torch.zeros(2, 64), (64,)).shape
+        torch.Size([2, 8, 8])
+        >>> as_images(torch.zeros(2, 10), (10,)) is None
+        True
+    """
+    x_shape = tuple(x_shape)
+    if len(x_shape) == 3 and x_shape[0] in (1, 3):
+        return x[:, 0] if x_shape[0] == 1 else x.permute(0, 2, 3, 1)
+    if len(x_shape) == 2:
+        return x
+    side = math.isqrt(math.prod(x_shape))
+    if len(x_shape) == 1 and side * side == x_shape[0]:
+        return x.reshape(-1, side, side)
+    return None
+
+
+def _grid(images: torch.Tensor, ncol: int, border: int = 1) -> torch.Tensor:
+    """Tile (N, H, W[, 3]) images into one picture, ``border`` grey pixels between tiles."""
+    n = images.shape[0]
+    nrow = math.ceil(n / ncol)
+    blank = torch.full((nrow * ncol - n, *images.shape[1:]), 0.5, dtype=images.dtype)
+    images = torch.cat([images, blank])
+    h, w = images.shape[1] + border, images.shape[2] + border
+    canvas = torch.full((nrow * h + border, ncol * w + border, *images.shape[3:]), 0.5)
+    for i, image in enumerate(images):
+        row, col = divmod(i, ncol)
+        canvas[border + row * h : (row + 1) * h, border + col * w : (col + 1) * w] = image
+    return canvas
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+
+
+def save_grid(
+    x: torch.Tensor,
+    x_shape: Sequence[int],
+    path: str | os.PathLike,
+    title: str = "",
+    ncol: int = 10,
+) -> None:
+    """Save data points as an image grid (or, for non-image data, as a heat map of rows).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "g.png"
+        >>> save_grid(torch.rand(12, 1, 8, 8), (1, 8, 8), p, "samples")
+        >>> p.read_bytes()[:4] == b"\\x89PNG"
+        True
+    """
+    x = x.detach().float().cpu().clamp(0, 1) if x.min() >= 0 else x.detach().float().cpu()
+    images = as_images(x, x_shape)
+    if images is None:
+        fig, ax = plt.subplots(figsize=(8, 0.3 * min(len(x), 40) + 1))
+        ax.imshow(x.reshape(len(x), -1)[:40], aspect="auto", cmap="viridis")
+        ax.set_xlabel("dimension")
+        ax.set_ylabel("example")
+    else:
+        grid = _grid(images, min(ncol, len(images)))
+        fig, ax = plt.subplots(
+            figsize=(grid.shape[1] / 28 * 1.2 + 1, grid.shape[0] / 28 * 1.2 + 0.6)
+        )
+        ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.axis("off")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def save_reconstructions(
+    x: torch.Tensor, x_hat: torch.Tensor, x_shape: Sequence[int], path: str | os.PathLike
+) -> None:
+    """Save originals (odd rows) above their reconstructions (even rows)."""
+    ncol = min(10, len(x))
+    rows = []
+    for start in range(0, len(x), ncol):
+        rows += [x[start : start + ncol], x_hat[start : start + ncol]]
+    save_grid(torch.cat(rows), x_shape, path, "data (odd rows) and reconstructions", ncol)
+
+
+def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
+    """Save the training and validation ELBO per epoch as a line plot."""
+    epochs = [row["epoch"] for row in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [row["train_elbo"] for row in history], label="train ELBO")
+    ax.plot(epochs, [row["val_elbo"] for row in history], label="validation ELBO")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per example")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)

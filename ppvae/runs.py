@@ -1,0 +1,234 @@
+"""Run folders: one fit's settings, checkpoint, history, metrics and pictures together.
+
+``fit_run`` writes into ``out/``:
+
+    config.json           every setting, the seeds and package versions
+    checkpoint.pt         model, optimiser and RNG state (after every epoch, atomically)
+    history.csv           per-epoch train/validation ELBO and seconds
+    metrics.json          test metrics in nats per example (names are stable)
+    samples.png, reconstructions.png, elbo.png
+
+``evaluate_run`` recomputes the metrics from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyro
+import torch
+
+from ppvae import plots
+from ppvae.data import Data, DataConfig, load_data, resolve_binarize
+from ppvae.errors import UserInputError
+from ppvae.inference.checkpoint import load_checkpoint, load_weights
+from ppvae.inference.evaluate import evaluate
+from ppvae.inference.svi import FitConfig, FitResult, fit
+from ppvae.io import read_json, write_csv, write_json
+from ppvae.models.build import ModelConfig, build_vae
+from ppvae.models.likelihoods import likelihood_class
+from ppvae.models.vae import VAE
+
+RUN_FILES = (
+    "config.json",
+    "checkpoint.pt",
+    "history.csv",
+    "metrics.json",
+    "samples.png",
+    "reconstructions.png",
+    "elbo.png",
+)
+
+
+@dataclass
+class EvalConfig:
+    """Settings of the test-set evaluation."""
+
+    num_samples: int = 5000  # importance samples K per test point
+    batch_size: int = 100  # test points per batch
+    seed: int = 0  # seeds the importance samples
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved as ``config.json``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings plus the versions of the packages that ran them."""
+        return {**asdict(self), "versions": versions()}
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> RunConfig:
+        """Parse a saved configuration, with a clear error for a hand-edited or foreign one."""
+        parts = {"data": DataConfig, "model": ModelConfig, "fit": FitConfig, "eval": EvalConfig}
+        try:
+            return cls(**{key: kind(**raw[key]) for key, kind in parts.items()})
+        except (KeyError, TypeError) as err:
+            raise UserInputError(f"{source} is not a ppvae run configuration ({err})") from None
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, ppvae, torch, pyro and numpy."""
+    from ppvae import __version__
+
+    return {
+        "python": platform.python_version(),
+        "ppvae": __version__,
+        "torch": torch.__version__,
+        "pyro": pyro.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
+    """Load the data and build the model; ``auto`` binarisation and the data shape are
+    resolved into the returned configuration."""
+    binary = likelihood_class(config.model.likelihood).binary
+    data_config = DataConfig(
+        **{**asdict(config.data), "binarize": resolve_binarize(config.data.binarize, binary)}
+    )
+    data = load_data(data_config)
+    model_config = ModelConfig(**{**asdict(config.model), "x_shape": data.x_shape})
+    config = RunConfig(data=data_config, model=model_config, fit=config.fit, eval=config.eval)
+    return config, data, build_vae(model_config)
+
+
+def start_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Make ``out`` ready: refuse to clobber an existing run unless asked to."""
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"{out} exists and is not a folder")
+    if existing and not (resume or overwrite):
+        raise UserInputError(
+            f"{out} already holds a run; pass --resume to continue it or --overwrite"
+        )
+    if overwrite and not resume:
+        for name in existing:
+            (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def fit_run(
+    config: RunConfig, out: str | Path, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
+    """Fit and evaluate one configuration, writing the run folder; returns the metrics.
+
+    With ``resume=True`` and an existing ``out/checkpoint.pt`` training continues from it.
+
+    Example:
+        >>> import tempfile
+        >>> config = RunConfig(data=DataConfig(name="digits"),
+        ...                    model=ModelConfig(latent_dim=4, hidden=(32,)),
+        ...                    fit=FitConfig(epochs=1, progress=False),
+        ...                    eval=EvalConfig(num_samples=10))
+        >>> metrics = fit_run(config, tempfile.mkdtemp())
+        >>> sorted(metrics)[:4]
+        ['active_units', 'best_epoch', 'bits_per_dim', 'dataset']
+    """
+    out = Path(out)
+    start_folder(out, resume, overwrite)
+    config, data, vae = prepare(config)
+    write_json(out / "config.json", config.to_dict())
+    result = fit(
+        vae,
+        data,
+        config.fit,
+        checkpoint=out / "checkpoint.pt",
+        resume=resume,
+        on_epoch=lambda so_far: write_csv(out / "history.csv", so_far.history),
+    )
+    if result.history:
+        plots.save_elbo_curves(result.history, out / "elbo.png")
+    metrics = _test_metrics(vae, data, config, result)
+    write_json(out / "metrics.json", metrics)
+    _pictures(vae, data, out)
+    return metrics
+
+
+def evaluate_run(
+    run: str | Path, num_samples: int | None = None, seed: int | None = None, progress: bool = False
+) -> dict[str, Any]:
+    """Recompute a run's test metrics from its checkpoint and update ``metrics.json``."""
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
+    config = RunConfig.from_dict(read_json(run / "config.json"), str(run / "config.json"))
+    if num_samples is not None:
+        config.eval.num_samples = num_samples
+    if seed is not None:
+        config.eval.seed = seed
+    config, data, vae = prepare(config)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    load_weights(vae, final_weights(ckpt), str(run / "checkpoint.pt"))
+    previous = read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
+    result = FitResult(
+        history=list(ckpt.get("history", [])),
+        seconds=float(ckpt.get("train_seconds", previous.get("train_seconds", 0.0))),
+        best_epoch=int(ckpt.get("best_epoch", 0)),
+    )
+    config.fit.progress = progress
+    metrics = {**previous, **_test_metrics(vae, data, config, result)}
+    write_json(run / "metrics.json", metrics)
+    return metrics
+
+
+def final_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a finished run reports: the best validation epoch's under early stopping."""
+    early_stopping = ckpt.get("fit_config", {}).get("patience") is not None
+    return ckpt["best_model"] if early_stopping and ckpt.get("best_model") else ckpt["model"]
+
+
+def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) -> dict[str, Any]:
+    m = evaluate(
+        vae,
+        data.x_test,
+        data.y_test if config.model.context_dim else None,
+        num_samples=config.eval.num_samples,
+        batch_size=config.eval.batch_size,
+        seed=config.eval.seed,
+        progress=config.fit.progress,
+    )
+    return {
+        "dataset": data.name,
+        "likelihood": config.model.likelihood,
+        "prior": config.model.prior,
+        "test_elbo": m.elbo,
+        "test_elbo_se": m.elbo_se,
+        "test_log_likelihood": m.log_likelihood,
+        "test_log_likelihood_se": m.log_likelihood_se,
+        "num_samples": m.num_samples,
+        "num_test": m.num_points,
+        "kl": m.kl,
+        "reconstruction": m.reconstruction,
+        "active_units": m.active_units,
+        "latent_dim": config.model.latent_dim,
+        "bits_per_dim": m.bits_per_dim,
+        "train_seconds": result.seconds,
+        "eval_seconds": m.seconds,
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "val_elbo": result.history[-1]["val_elbo"] if result.history else None,
+        "test_binarization_seed": config.data.binarization_seed
+        if data.binarize != "none"
+        else None,
+        "units": "nats per example",
+    }
+
+
+def _pictures(vae: VAE, data: Data, out: Path) -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        samples = vae.generate(100).cpu()
+    plots.save_grid(samples, data.x_shape, out / "samples.png", "samples from the model (means)")
+    x = data.x_test[:50]
+    x_hat = vae.reconstruct(x.to(next(vae.parameters()).device)).cpu()
+    plots.save_reconstructions(x, x_hat, data.x_shape, out / "reconstructions.png")

@@ -1,0 +1,190 @@
+"""The ``ppvae`` command end to end: run folders, evaluation, and clear errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ppvae.cli import main
+
+FAST = [
+    "--latent-dim",
+    "3",
+    "--hidden",
+    "16",
+    "--batch-size",
+    "64",
+    "--num-samples",
+    "8",
+    "--no-progress",
+]
+REQUIRED = {
+    "test_elbo",
+    "test_log_likelihood",
+    "test_log_likelihood_se",
+    "num_samples",
+    "kl",
+    "reconstruction",
+    "active_units",
+    "train_seconds",
+    "epochs",
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["fit", "--data", "digits", "--epochs", "2", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_fit_writes_the_run_folder(run):
+    names = {
+        "config.json",
+        "checkpoint.pt",
+        "history.csv",
+        "metrics.json",
+        "samples.png",
+        "reconstructions.png",
+    }
+    assert names <= {p.name for p in run.iterdir()}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) >= REQUIRED
+    assert metrics["epochs"] == 2 and metrics["num_samples"] == 8
+    assert metrics["test_log_likelihood"] >= metrics["test_elbo"] - 1.0
+    config = json.loads((run / "config.json").read_text())
+    assert config["fit"]["seed"] == 0 and config["data"]["binarize"] == "dynamic"
+    assert {"torch", "pyro", "ppvae", "python"} <= set(config["versions"])
+    assert (run / "history.csv").read_text().splitlines()[0].startswith("epoch,train_elbo,val_elbo")
+
+
+def test_evaluate_updates_metrics(run, capsys):
+    assert main(["evaluate", str(run), "--num-samples", "20", "--no-progress"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_samples"] == 20 and metrics["epochs"] == 2
+    assert "test log p(x), K=20" in capsys.readouterr().out
+
+
+def test_resume_extends_a_run(tmp_path):
+    out = tmp_path / "r"
+    assert main(["fit", "--epochs", "1", "--out", str(out), *FAST]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--resume",
+                "--no-progress",
+                "--num-samples",
+                "8",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+    assert len((out / "history.csv").read_text().splitlines()) == 4
+
+
+def _error(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys, run):
+    np.save(tmp_path / "nan.npy", np.full((30, 4), np.nan))
+    np.save(tmp_path / "flat.npy", np.zeros(30))
+    (tmp_path / "text.csv").write_text("1,2\nfoo,bar\n")
+    torch.save({"weights": torch.ones(2)}, tmp_path / "foreign.pt")
+    cases = {
+        "missing dataset": ["fit", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "none")],
+        "missing file": ["fit", "--data", str(tmp_path / "missing.npy")],
+        "NaN in data": ["fit", "--data", str(tmp_path / "nan.npy")],
+        "wrong shape": ["fit", "--data", str(tmp_path / "flat.npy")],
+        "non-numeric": ["fit", "--data", str(tmp_path / "text.csv")],
+        "not a run": ["evaluate", str(tmp_path)],
+    }
+    for what, argv in cases.items():
+        out = ["--out", str(tmp_path / "out" / what.replace(" ", "_"))] if argv[0] == "fit" else []
+        line = _error(capsys, [*argv, *out])
+        assert line.startswith("ppvae "), (what, line)
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, capsys, run):
+    import shutil
+
+    for name, content in {"corrupt": b"\x00garbage", "foreign": None}.items():
+        copy = tmp_path / name
+        shutil.copytree(run, copy)
+        if content is None:
+            torch.save({"weights": torch.ones(2)}, copy / "checkpoint.pt")
+        else:
+            (copy / "checkpoint.pt").write_bytes(content)
+        assert "checkpoint" in _error(capsys, ["evaluate", str(copy)])
+    edited = tmp_path / "edited"
+    shutil.copytree(run, edited)
+    (edited / "config.json").write_text('{"data": {"name": "digits"}}')
+    assert "configuration" in _error(capsys, ["evaluate", str(edited)])
+
+
+def test_existing_runs_are_not_overwritten_and_resume_keeps_settings(run, capsys):
+    assert "--overwrite" in _error(capsys, ["fit", "--epochs", "1", "--out", str(run)])
+    line = _error(capsys, ["fit", "--resume", "--latent-dim", "9", "--out", str(run)])
+    assert "--latent-dim" in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fit", "--likelihood", "poisson"],
+        ["fit", "--epochs", "ten"],
+        ["fit", "--lr", "0"],
+        ["fit", "--binarize", "maybe"],
+        ["evaluate"],
+        [],
+    ],
+)
+def test_argument_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_help_for_every_command(capsys):
+    for command in (["--help"], ["fit", "--help"], ["evaluate", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(command)
+        assert exc.value.code == 0
+    assert "--num-samples" in capsys.readouterr().out
+
+
+def test_the_installed_command_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ppvae.cli",
+            "fit",
+            "--data",
+            str(tmp_path / "none.csv"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
