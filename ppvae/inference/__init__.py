@@ -1,5 +1,6 @@
 """What is done with a model: fit it by SVI, evaluate it honestly."""
 
+from ppvae.inference.elbo import AnalyticKL_ELBO, has_analytic_kl, make_elbo
 from ppvae.inference.evaluate import (
     Metrics,
     Pointwise,
@@ -10,9 +11,10 @@ from ppvae.inference.evaluate import (
     mean_and_se,
     pointwise,
 )
-from ppvae.inference.svi import FitConfig, FitResult, TrainingDiverged, fit, make_elbo
+from ppvae.inference.svi import FitConfig, FitResult, TrainingDiverged, fit
 
 __all__ = [
+    "AnalyticKL_ELBO",
     "FitConfig",
     "FitResult",
     "Metrics",
@@ -22,6 +24,7 @@ __all__ = [
     "elbo",
     "evaluate",
     "fit",
+    "has_analytic_kl",
     "log_likelihood",
     "make_elbo",
     "mean_and_se",

@@ -20,8 +20,7 @@ from typing import Any
 
 import pyro
 import torch
-from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
-from pyro.poutine.util import prune_subsample_sites
+from pyro.infer import ELBO
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -34,8 +33,7 @@ from ppvae.inference.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-
-ELBOS = ("auto", "trace", "meanfield")
+from ppvae.inference.elbo import ELBOS, make_elbo
 
 
 class TrainingDiverged(RuntimeError):
@@ -107,41 +105,6 @@ class FitResult:
         return len(self.history)
 
 
-def make_elbo(
-    name: str, vae: nn.Module, x: torch.Tensor, y: torch.Tensor | None, particles: int
-) -> ELBO:
-    """Pyro ELBO for ``name``; ``auto`` picks ``TraceMeanField_ELBO`` when every latent
-    site of the model has an analytic KL to its guide site, else ``Trace_ELBO``.
-
-    Example:
-        >>> from ppvae.models import build_vae, ModelConfig
-        >>> vae = build_vae(ModelConfig(x_shape=(4,), latent_dim=2, hidden=(8,)))
-        >>> type(make_elbo("auto", vae, torch.ones(3, 4), None, 1)).__name__
-        'TraceMeanField_ELBO'
-    """
-    kwargs = {"num_particles": particles, "vectorize_particles": particles > 1}
-    if name == "auto":
-        name = "meanfield" if has_analytic_kl(vae.model, vae.guide, x, y) else "trace"
-    return TraceMeanField_ELBO(**kwargs) if name == "meanfield" else Trace_ELBO(**kwargs)
-
-
-def has_analytic_kl(model: Callable, guide: Callable, *args: Any) -> bool:
-    """Whether ``kl_divergence(q, p)`` is registered for every latent site of ``model``."""
-    with torch.no_grad(), pyro.poutine.block():
-        guide_trace = pyro.poutine.trace(guide).get_trace(*args)
-        model_trace = pyro.poutine.trace(pyro.poutine.replay(model, trace=guide_trace)).get_trace(
-            *args
-        )
-    for name, site in prune_subsample_sites(model_trace).nodes.items():
-        if site["type"] != "sample" or site["is_observed"]:
-            continue
-        try:
-            torch.distributions.kl_divergence(guide_trace.nodes[name]["fn"], site["fn"])
-        except NotImplementedError:
-            return False
-    return True
-
-
 def fit(
     vae: nn.Module,
     data: Data,
@@ -175,7 +138,7 @@ def fit(
         >>> vae = build_vae(ModelConfig(x_shape=data.x_shape, latent_dim=4, hidden=(64,)))
         >>> result = fit(vae, data, epochs=2, progress=False)
         >>> result.epochs, result.elbo, result.history[-1]["val_elbo"] < 0
-        (2, 'TraceMeanField_ELBO', True)
+        (2, 'AnalyticKL_ELBO', True)
     """
     config = replace(config or FitConfig(), **overrides)
     # ppvae optimises vae.parameters() directly, so Pyro's global param store is not needed.
@@ -191,7 +154,7 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
     torch.manual_seed(config.seed)
     first_x, first_y = _first_batch(data, config, device)
     _check_data(vae, data, first_x)
-    elbo = make_elbo(config.elbo, vae, first_x, first_y, config.num_particles)
+    elbo = make_elbo(config.elbo, vae.model, vae.guide, (first_x, first_y), config.num_particles)
     optimizer = _adam(vae, config.lr, device)
     state = _TrainState(result=FitResult(elbo=type(elbo).__name__))
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -304,12 +267,16 @@ def _train_epoch(vae, data, config, elbo, optimizer, generator, state, bar, devi
 
 @torch.no_grad()
 def validation_elbo(vae: nn.Module, data: Data, elbo: ELBO, batch_size: int, device) -> float:
-    """Mean ELBO per data point on the validation split (no parameter changes)."""
+    """Mean ELBO per data point on the validation split (no parameter changes).
+
+    Pyro's validation checks are off here: they ran on the first training step.
+    """
     vae.eval()
     total = 0.0
-    for x, y in data.batches("val", batch_size, shuffle=False):
-        y = None if y is None else y.to(device)
-        total += -elbo.loss(vae.model, vae.guide, x.to(device), y)
+    with pyro.validation_enabled(False):
+        for x, y in data.batches("val", batch_size, shuffle=False):
+            y = None if y is None else y.to(device)
+            total += -elbo.loss(vae.model, vae.guide, x.to(device), y)
     vae.train()
     return total / len(data.x_val)
 
