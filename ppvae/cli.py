@@ -24,7 +24,7 @@ from ppvae.models.likelihoods import LIKELIHOODS
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run
 
 # Flags that may change when a run is resumed; any other flag must match the saved run.
-RESUMABLE = {"epochs", "progress", "out", "resume", "overwrite", "num_samples", "command"}
+RESUMABLE = {"epochs", "progress", "device", "out", "resume", "overwrite", "num_samples", "command"}
 
 
 def _default(kind: type, name: str) -> Any:
@@ -236,7 +236,12 @@ def _resumed_config(args: argparse.Namespace, out: Path) -> RunConfig:
             f"{flags} cannot change when resuming; the run keeps its saved settings"
         )
     config = RunConfig.from_dict(read_json(out / "config.json"), str(out / "config.json"))
-    for section, name in (("fit", "epochs"), ("fit", "progress"), ("eval", "num_samples")):
+    for section, name in (
+        ("fit", "epochs"),
+        ("fit", "progress"),
+        ("fit", "device"),
+        ("eval", "num_samples"),
+    ):
         if getattr(args, name, None) is not None:
             setattr(getattr(config, section), name, getattr(args, name))
     return config
@@ -244,6 +249,10 @@ def _resumed_config(args: argparse.Namespace, out: Path) -> RunConfig:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{Path(args.name or 'digits').stem}")
+    if args.resume and (out / "checkpoint.pt").exists() and not (out / "config.json").is_file():
+        raise UserInputError(
+            f"{out} has a checkpoint but no config.json: it cannot be resumed safely"
+        )
     resuming = args.resume and (out / "config.json").is_file()
     config = _resumed_config(args, out) if resuming else _run_config(args)
     print(f"ppvae fit: {config.data.name} -> {out}", flush=True)
@@ -301,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args)
     except UserInputError as err:
         print(f"ppvae {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # unreadable input, unwritable run folder, full disk ...
+        where = f": {err.filename}" if err.filename else ""
+        print(f"ppvae {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:
         print(f"ppvae {args.command}: training diverged: {err}", file=sys.stderr)

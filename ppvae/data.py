@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ppvae.checks import check_fields, check_positive, check_seed
 from ppvae.errors import UserInputError
 from ppvae.idx import read_idx
 
@@ -49,6 +50,13 @@ class DataConfig:
     split_seed: int = 0  # fixes the train/validation(/test) split
     binarization_seed: int = 0  # fixes the one-off binarisation of validation and test sets
     val_size: int | None = None  # None: 5000 for (fashion-)mnist, 10% otherwise
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        resolve_binarize(self.binarize, True)
+        check_seed("split_seed", self.split_seed)
+        check_seed("binarization_seed", self.binarization_seed)
+        check_positive("val_size", self.val_size, allow_none=True)
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -150,17 +158,18 @@ def resolve_binarize(mode: str, binary_likelihood: bool) -> str:
     return mode
 
 
-def load_data(config: DataConfig) -> Data:
+def load_data(config: DataConfig, binary_likelihood: bool = True) -> Data:
     """Load, split and binarise the dataset described by ``config``.
 
-    ``config.binarize`` must already be resolved (not ``auto``); see :func:`resolve_binarize`.
+    ``binarize="auto"`` becomes ``dynamic`` for a binary likelihood (the default, Bernoulli)
+    and ``none`` otherwise; see :func:`resolve_binarize`.
 
     Example:
         >>> data = load_data(DataConfig(name="digits", binarize="none"))
         >>> data.summary()
         'digits: train 1258, val 180, test 359, shape (1, 8, 8), binarize none'
     """
-    mode = resolve_binarize(config.binarize, binary_likelihood=False)
+    mode = resolve_binarize(config.binarize, binary_likelihood)
     x, y, x_test, y_test = _load_arrays(config)
     x, y, x_test, y_test = _to_tensors(config.name, x, y, x_test, y_test)
     if mode != "none" and ((x < 0).any() or (x > 1).any()):
@@ -229,6 +238,7 @@ def _load_arrays(config: DataConfig) -> Arrays:
     if config.name in _TORCHVISION_FOLDER:
         files = _find_idx_files(config)
         images = {k: read_idx(v) for k, v in files.items()}
+        _check_idx_set(config.name, images)
         scale = lambda a: a.astype(np.float32)[:, None] / 255.0  # noqa: E731 - (N, 1, 28, 28)
         return (
             scale(images["train_x"]),
@@ -246,6 +256,21 @@ def _load_arrays(config: DataConfig) -> Arrays:
         f"unknown dataset {config.name!r}: use digits, mnist, fashion-mnist, "
         "or a path to a .npy, .npz or .csv file"
     )
+
+
+def _check_idx_set(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """The four IDX files must agree: images (N, H, W) with N labels, same H, W for both splits."""
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise UserInputError(
+                f"{name} {split} files do not match: images {x.shape}, labels {y.shape}"
+            )
+    if arrays["train_x"].shape[1:] != arrays["test_x"].shape[1:]:
+        raise UserInputError(
+            f"{name}: train images {arrays['train_x'].shape[1:]} and test images "
+            f"{arrays['test_x'].shape[1:]} differ in size"
+        )
 
 
 def _to_tensors(name: str, *arrays: np.ndarray | None) -> tuple[torch.Tensor | None, ...]:

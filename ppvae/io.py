@@ -53,7 +53,14 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.txt"
+        >>> write_text(p, "hi"); p.read_text()
+        'hi'
+    """
     write_bytes(path, text.encode("utf-8"))
 
 
@@ -70,7 +77,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, raising :class:`UserInputError` if it is missing or malformed."""
+    """Read a JSON file, raising :class:`UserInputError` if it is missing or malformed.
+
+    Example:
+        >>> read_json("/nonexistent.json")
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: /nonexistent.json does not exist
+    """
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -100,7 +114,14 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> Non
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
-    """``torch.save`` to ``path`` atomically."""
+    """``torch.save`` to ``path`` atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
+        >>> save_torch(p, {"w": torch.ones(2)}); load_torch(p)["w"]
+        tensor([1., 1.])
+    """
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_bytes(path, buffer.getvalue())
@@ -112,6 +133,12 @@ def load_torch(path: str | os.PathLike) -> Any:
     Raises:
         UserInputError: the file is missing, truncated, not a torch file, or would need
             to execute code to load.
+
+    Example:
+        >>> load_torch("/nonexistent.pt")
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: checkpoint /nonexistent.pt does not exist
     """
     path = Path(path)
     if not path.is_file():

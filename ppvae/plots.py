@@ -96,8 +96,19 @@ def save_grid(
 def save_reconstructions(
     x: torch.Tensor, x_hat: torch.Tensor, x_shape: Sequence[int], path: str | os.PathLike
 ) -> None:
-    """Save originals (odd rows) above their reconstructions (even rows)."""
+    """Save originals (odd rows) above their reconstructions (even rows); with more than
+    ten data points, a trailing partial row is left out so pairs stay aligned.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.png"
+        >>> x = torch.rand(4, 1, 8, 8)
+        >>> save_reconstructions(x, x, (1, 8, 8), p); p.exists()
+        True
+    """
     ncol = min(10, len(x))
+    keep = len(x) - len(x) % ncol
+    x, x_hat = x[:keep], x_hat[:keep]
     rows = []
     for start in range(0, len(x), ncol):
         rows += [x[start : start + ncol], x_hat[start : start + ncol]]
@@ -105,7 +116,14 @@ def save_reconstructions(
 
 
 def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
-    """Save the training and validation ELBO per epoch as a line plot."""
+    """Save the training and validation ELBO per epoch as a line plot.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "e.png"
+        >>> save_elbo_curves([{"epoch": 1, "train_elbo": -3, "val_elbo": -4}], p); p.exists()
+        True
+    """
     epochs = [row["epoch"] for row in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [row["train_elbo"] for row in history], label="train ELBO")

@@ -23,15 +23,17 @@ import pyro
 import torch
 
 from ppvae import plots
+from ppvae.checks import check_fields, check_positive, check_seed
 from ppvae.data import Data, DataConfig, load_data, resolve_binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import load_checkpoint, load_weights
 from ppvae.inference.evaluate import evaluate
-from ppvae.inference.svi import FitConfig, FitResult, fit
+from ppvae.inference.svi import FitConfig, FitResult, check_data, check_device, fit
 from ppvae.io import read_json, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.likelihoods import likelihood_class
 from ppvae.models.vae import VAE
+from ppvae.seeding import seeded
 
 RUN_FILES = (
     "config.json",
@@ -52,10 +54,21 @@ class EvalConfig:
     batch_size: int = 100  # test points per batch
     seed: int = 0  # seeds the importance samples
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_positive("num_samples", self.num_samples)
+        check_positive("batch_size", self.batch_size)
+        check_seed("eval seed", self.seed)
+
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run; saved as ``config.json``."""
+    """Everything that defines a run; saved as ``config.json``.
+
+    Example:
+        >>> RunConfig.from_dict(RunConfig().to_dict()).fit.epochs
+        30
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -70,14 +83,23 @@ class RunConfig:
     def from_dict(cls, raw: dict, source: str = "config") -> RunConfig:
         """Parse a saved configuration, with a clear error for a hand-edited or foreign one."""
         parts = {"data": DataConfig, "model": ModelConfig, "fit": FitConfig, "eval": EvalConfig}
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(k), dict) for k in parts):
+            raise UserInputError(
+                f"{source} is not a ppvae run configuration (sections {list(parts)})"
+            )
         try:
             return cls(**{key: kind(**raw[key]) for key, kind in parts.items()})
-        except (KeyError, TypeError) as err:
+        except TypeError as err:
             raise UserInputError(f"{source} is not a ppvae run configuration ({err})") from None
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python, ppvae, torch, pyro and numpy."""
+    """Versions of Python, ppvae, torch, pyro and numpy.
+
+    Example:
+        >>> sorted(versions())
+        ['numpy', 'ppvae', 'pyro', 'python', 'torch']
+    """
     from ppvae import __version__
 
     return {
@@ -90,8 +112,14 @@ def versions() -> dict[str, str]:
 
 
 def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
-    """Load the data and build the model; ``auto`` binarisation and the data shape are
-    resolved into the returned configuration."""
+    """Load and check the data, and build the model (seeded by ``config.fit.seed``);
+    ``auto`` binarisation and the data shape are resolved into the returned configuration.
+
+    Example:
+        >>> config, data, vae = prepare(RunConfig(model=ModelConfig(latent_dim=2, hidden=(8,))))
+        >>> config.data.binarize, config.model.x_shape
+        ('dynamic', (1, 8, 8))
+    """
     binary = likelihood_class(config.model.likelihood).binary
     data_config = DataConfig(
         **{**asdict(config.data), "binarize": resolve_binarize(config.data.binarize, binary)}
@@ -99,11 +127,21 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
     data = load_data(data_config)
     model_config = ModelConfig(**{**asdict(config.model), "x_shape": data.x_shape})
     config = RunConfig(data=data_config, model=model_config, fit=config.fit, eval=config.eval)
-    return config, data, build_vae(model_config)
+    torch.manual_seed(config.fit.seed)  # the initial weights are part of the seeded run
+    vae = build_vae(model_config)
+    check_data(vae, data)
+    return config, data, vae
 
 
 def start_folder(out: Path, resume: bool, overwrite: bool) -> None:
-    """Make ``out`` ready: refuse to clobber an existing run unless asked to."""
+    """Make ``out`` ready: refuse to clobber an existing run unless asked to.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> start_folder(out, resume=False, overwrite=False); out.is_dir()
+        True
+    """
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out} exists and is not a folder")
@@ -135,8 +173,8 @@ def fit_run(
         ['active_units', 'best_epoch', 'bits_per_dim', 'dataset']
     """
     out = Path(out)
+    config, data, vae = prepare(config)  # every input check happens before the folder is touched
     start_folder(out, resume, overwrite)
-    config, data, vae = prepare(config)
     write_json(out / "config.json", config.to_dict())
     result = fit(
         vae,
@@ -147,6 +185,7 @@ def fit_run(
         on_epoch=lambda so_far: write_csv(out / "history.csv", so_far.history),
     )
     if result.history:
+        write_csv(out / "history.csv", result.history)
         plots.save_elbo_curves(result.history, out / "elbo.png")
     metrics = _test_metrics(vae, data, config, result)
     write_json(out / "metrics.json", metrics)
@@ -157,7 +196,18 @@ def fit_run(
 def evaluate_run(
     run: str | Path, num_samples: int | None = None, seed: int | None = None, progress: bool = False
 ) -> dict[str, Any]:
-    """Recompute a run's test metrics from its checkpoint and update ``metrics.json``."""
+    """Recompute a run's test metrics from its checkpoint and update ``metrics.json``.
+
+    Example:
+        >>> import tempfile
+        >>> run = tempfile.mkdtemp()
+        >>> config = RunConfig(model=ModelConfig(latent_dim=2, hidden=(16,)),
+        ...                    fit=FitConfig(epochs=1, progress=False),
+        ...                    eval=EvalConfig(num_samples=5))
+        >>> _ = fit_run(config, run)
+        >>> evaluate_run(run, num_samples=20)["num_samples"]
+        20
+    """
     run = Path(run)
     if not (run / "config.json").is_file():
         raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
@@ -169,6 +219,7 @@ def evaluate_run(
     config, data, vae = prepare(config)
     ckpt = load_checkpoint(run / "checkpoint.pt")
     load_weights(vae, final_weights(ckpt), str(run / "checkpoint.pt"))
+    vae.to(check_device(config.fit.device))
     previous = read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
     result = FitResult(
         history=list(ckpt.get("history", [])),
@@ -182,7 +233,12 @@ def evaluate_run(
 
 
 def final_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights a finished run reports: the best validation epoch's under early stopping."""
+    """The weights a finished run reports: the best validation epoch's under early stopping.
+
+    Example:
+        >>> final_weights({"fit_config": {"patience": None}, "model": {"w": 1}})
+        {'w': 1}
+    """
     early_stopping = ckpt.get("fit_config", {}).get("patience") is not None
     return ckpt["best_model"] if early_stopping and ckpt.get("best_model") else ckpt["model"]
 
@@ -216,7 +272,7 @@ def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) ->
         "eval_seconds": m.seconds,
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
-        "val_elbo": result.history[-1]["val_elbo"] if result.history else None,
+        "val_elbo": _evaluated_val_elbo(result, config.fit.patience),
         "test_binarization_seed": config.data.binarization_seed
         if data.binarize != "none"
         else None,
@@ -224,9 +280,16 @@ def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) ->
     }
 
 
+def _evaluated_val_elbo(result: FitResult, patience: int | None) -> float | None:
+    """Validation ELBO of the epoch whose weights are evaluated (the best under early stopping)."""
+    if not result.history:
+        return None
+    row = result.history[result.best_epoch - 1] if patience is not None else result.history[-1]
+    return row["val_elbo"]
+
+
 def _pictures(vae: VAE, data: Data, out: Path) -> None:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with seeded(0):
         samples = vae.generate(100).cpu()
     plots.save_grid(samples, data.x_shape, out / "samples.png", "samples from the model (means)")
     x = data.x_test[:50]

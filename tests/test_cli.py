@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ppvae.cli import main
+from ppvae.inference import FitConfig
 
 FAST = [
     "--latent-dim",
@@ -136,6 +137,87 @@ def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, capsys, run):
     shutil.copytree(run, edited)
     (edited / "config.json").write_text('{"data": {"name": "digits"}}')
     assert "configuration" in _error(capsys, ["evaluate", str(edited)])
+
+
+def test_more_user_mistakes_exit_2(tmp_path, capsys, run):
+    import shutil
+
+    assert "device" in _error(capsys, ["fit", "--device", "gpu", "--out", str(tmp_path / "d")])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    _error(capsys, ["fit", *FAST, "--epochs", "1", "--out", str(blocker / "run")])
+    typed = tmp_path / "typed"
+    shutil.copytree(run, typed)
+    config = json.loads((typed / "config.json").read_text())
+    config["model"]["hidden"] = ["a"]
+    (typed / "config.json").write_text(json.dumps(config))
+    assert "hidden" in _error(capsys, ["evaluate", str(typed)])
+    config["model"]["hidden"] = [16]
+    config["eval"]["batch_size"] = 0
+    (typed / "config.json").write_text(json.dumps(config))
+    assert "batch_size" in _error(capsys, ["evaluate", str(typed)])
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    shutil.copy(run / "checkpoint.pt", orphan / "checkpoint.pt")
+    assert "config.json" in _error(capsys, ["fit", "--resume", "--out", str(orphan)])
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_input_is_bad(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "kept"
+    shutil.copytree(run, copy)
+    before = sorted(p.name for p in copy.iterdir())
+    argv = ["fit", "--overwrite", "--data", str(tmp_path / "typo.npy"), "--out", str(copy)]
+    assert "does not exist" in _error(capsys, argv)
+    assert sorted(p.name for p in copy.iterdir()) == before
+
+
+def test_seed_fixes_the_initial_weights(tmp_path):
+    from ppvae.runs import RunConfig, prepare
+
+    a = prepare(RunConfig(fit=FitConfig(seed=1)))[2].state_dict()
+    b = prepare(RunConfig(fit=FitConfig(seed=1)))[2].state_dict()
+    c = prepare(RunConfig(fit=FitConfig(seed=2)))[2].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["encoder.head.weight"], c["encoder.head.weight"])
+
+
+@pytest.mark.parametrize("likelihood", ["continuous-bernoulli", "gaussian"])
+def test_grey_level_likelihoods_from_the_cli(tmp_path, likelihood):
+    out = tmp_path / likelihood
+    assert main(["fit", "--likelihood", likelihood, "--epochs", "1", "--out", str(out), *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["binarize"] == "none" and metrics["bits_per_dim"] is None
+    assert metrics["test_binarization_seed"] is None
+
+
+def test_logistic_likelihood_on_8_bit_images(tmp_path):
+    from tests.idx_files import write_mnist_like
+
+    write_mnist_like(tmp_path / "mnist", n_train=60, n_test=20)
+    out = tmp_path / "logistic"
+    argv = [
+        "fit",
+        "--data",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "mnist"),
+        "--val-size",
+        "10",
+        "--likelihood",
+        "logistic",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        *FAST,
+    ]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["bits_per_dim"] is not None and metrics["bits_per_dim"] > 0
+    assert np.isfinite(metrics["test_log_likelihood"])
 
 
 def test_existing_runs_are_not_overwritten_and_resume_keeps_settings(run, capsys):

@@ -158,3 +158,39 @@ def test_binarising_out_of_range_data_is_refused(tmp_path):
 def test_unknown_dataset_name():
     with pytest.raises(UserInputError, match="unknown dataset"):
         load_data(DataConfig(name="cifar"))
+
+
+def test_splits_are_disjoint_and_labels_stay_with_their_examples(tmp_path):
+    # Each example carries its own id in column 0 and its label in column 1.
+    n = 200
+    ids = np.arange(n, dtype=np.float32)
+    labels = np.random.default_rng(0).integers(0, 5, n)
+    x = np.stack([ids, labels.astype(np.float32), np.zeros(n, np.float32)], axis=1)
+    np.savez(tmp_path / "ids.npz", x=x, y=labels)
+    data = load_data(DataConfig(name=str(tmp_path / "ids.npz"), binarize="none"))
+    seen = [data.x_train[:, 0], data.x_val[:, 0], data.x_test[:, 0]]
+    all_ids = torch.cat(seen).long().sort().values
+    assert torch.equal(all_ids, torch.arange(n))  # every example once: disjoint and complete
+    for split in ("train", "val", "test"):
+        x_split, y_split = data.split(split)
+        assert torch.equal(x_split[:, 1].long(), y_split)
+        for xb, yb in data.batches(split, 16, torch.Generator().manual_seed(1)):
+            assert torch.equal(xb[:, 1].long(), yb)
+
+
+def test_mismatched_idx_files_are_refused(tmp_path):
+    write_mnist_like(tmp_path, n_train=40, n_test=12)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros(5, dtype=np.uint8)))
+    )
+    with pytest.raises(UserInputError, match="do not match"):
+        load_data(DataConfig(name="mnist", data_dir=str(tmp_path), val_size=8))
+
+
+def test_config_values_are_type_checked():
+    with pytest.raises(UserInputError, match="must be int"):
+        DataConfig(split_seed="1")
+    with pytest.raises(UserInputError, match="binarize"):
+        DataConfig(binarize="sometimes")
+    with pytest.raises(UserInputError, match="val_size"):
+        DataConfig(val_size=0)

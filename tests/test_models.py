@@ -86,6 +86,28 @@ def test_discretized_logistic_normalises_over_256_levels():
     assert abs(samples.mean() - d.mean) < 0.01
 
 
+@pytest.mark.parametrize(
+    ("loc", "log_scale"), [(-0.3, -8.0), (1.3, -8.0), (0.5, -7.0), (0.5, 3.0), (-5.0, -2.0)]
+)
+def test_discretized_logistic_is_finite_with_finite_gradients_at_extremes(loc, log_scale):
+    # A sharp logistic far from the data saturates float32 sigmoids; neither the value nor
+    # the gradient of any bin (end bins included) may become inf or NaN.
+    grid = torch.arange(256) / 255
+    loc_t = torch.tensor(loc, requires_grad=True)
+    scale_t = torch.tensor(log_scale, requires_grad=True)
+    log_p = DiscretizedLogistic(loc_t, scale_t).log_prob(grid)
+    assert torch.isfinite(log_p).all()
+    log_p.sum().backward()
+    assert torch.isfinite(loc_t.grad) and torch.isfinite(scale_t.grad)
+    assert log_p.exp().sum().item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_context_with_the_wrong_shape_is_refused():
+    enc = MLPEncoder((4,), 2, hidden=(8,), context_dim=3)
+    with pytest.raises(UserInputError, match="one-hot"):
+        enc(torch.rand(3, 4), torch.tensor([0, 1, 2]))  # raw labels, not one-hot
+
+
 def test_likelihood_support_checks():
     with pytest.raises(UserInputError, match="0/1"):
         make_likelihood("bernoulli", (2,)).check_data(torch.tensor([[0.5, 1.0]]))

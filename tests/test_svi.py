@@ -48,8 +48,11 @@ def test_auto_elbo_uses_analytic_kl_only_where_it_exists(digits):
     assert result.elbo == "Trace_ELBO"
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, tmp_path):
-    config = FitConfig(epochs=4, batch_size=64, progress=False, seed=3)
+@pytest.mark.parametrize(
+    "extra", [{}, {"num_particles": 2}, {"patience": 1, "lr": 0.03}, {"elbo": "trace"}]
+)
+def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, tmp_path, extra):
+    config = FitConfig(epochs=4, batch_size=64, progress=False, seed=3, **extra)
     straight = _vae(digits)
     full = fit(straight, digits, config)
 
@@ -62,7 +65,22 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, tmp_path):
         assert torch.equal(value, resumed.state_dict()[key]), key
     assert result.losses == full.losses
     assert [r["val_elbo"] for r in result.history] == [r["val_elbo"] for r in full.history]
-    assert load_checkpoint(tmp_path / "c.pt")["epoch"] == 4
+    assert result.best_epoch == full.best_epoch and result.stopped_early == full.stopped_early
+    assert load_checkpoint(tmp_path / "c.pt")["epoch"] == result.epochs
+
+
+def test_resuming_with_other_settings_is_refused(digits, tmp_path):
+    fit(_vae(digits), digits, epochs=1, progress=False, checkpoint=tmp_path / "c.pt")
+    with pytest.raises(UserInputError, match=r"lr=0\.001"):
+        fit(
+            _vae(digits),
+            digits,
+            epochs=2,
+            lr=0.01,
+            progress=False,
+            checkpoint=tmp_path / "c.pt",
+            resume=True,
+        )
 
 
 def test_checkpoint_holds_model_optimiser_rng_and_progress(digits, tmp_path):
@@ -100,8 +118,10 @@ def test_non_finite_loss_is_reported_with_its_batch(digits):
     calls = {"n": 0}
 
     def poison(module, inputs, output):
+        if not torch.is_grad_enabled():
+            return output  # set-up probes and validation run without gradients
         calls["n"] += 1
-        return output * float("nan") if calls["n"] == 5 else output
+        return output * float("nan") if calls["n"] == 4 else output
 
     vae.decoder.register_forward_hook(poison)
     with pytest.raises(TrainingDiverged, match=r"batch 3 .*learning rate"):
@@ -111,6 +131,14 @@ def test_non_finite_loss_is_reported_with_its_batch(digits):
 def test_bad_settings_and_data_are_refused(digits):
     with pytest.raises(UserInputError, match="elbo"):
         FitConfig(elbo="renyi")
+    with pytest.raises(UserInputError, match="device"):
+        FitConfig(device="gpu")
+    with pytest.raises(UserInputError, match=r"not available|supported"):
+        FitConfig(device="cuda:7")
+    with pytest.raises(UserInputError, match="must be int"):
+        FitConfig(batch_size=64.0)
+    with pytest.raises(UserInputError, match="seed"):
+        FitConfig(seed=2**70)
     with pytest.raises(UserInputError, match="lr"):
         FitConfig(lr=-1.0)
     wrong_shape = build_vae(ModelConfig(x_shape=(1, 4, 4), latent_dim=2, hidden=(8,)))
@@ -122,6 +150,10 @@ def test_bad_settings_and_data_are_refused(digits):
     not_binarised = replace(digits, binarize="none")
     with pytest.raises(UserInputError, match="0/1"):
         fit(grey, not_binarised, epochs=1, progress=False)
+    # Support is checked on every split, not only on the first batch.
+    bad_test = replace(digits, x_test=digits.x_test * 0.5)
+    with pytest.raises(UserInputError, match="0/1"):
+        fit(grey, bad_test, epochs=1, progress=False)
 
 
 def test_fit_does_not_touch_the_global_param_store(digits):

@@ -22,7 +22,7 @@ def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Snapshot of torch's global RNG (used by Pyro's sampling) and the data generator."""
     state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state()
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     return state
 
 
@@ -31,7 +31,7 @@ def set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) ->
     torch.set_rng_state(state["torch"])
     generator.set_state(state["data"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -48,7 +48,17 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a ppvae checkpoint safely, refusing corrupt, foreign or newer files."""
+    """Load a ppvae checkpoint safely, refusing corrupt, foreign or newer files.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "foreign.pt"
+        >>> torch.save({"weights": torch.ones(1)}, p)
+        >>> load_checkpoint(p)
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: ... is not a ppvae checkpoint
+    """
     state = load_torch(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserInputError(f"{path} is not a ppvae checkpoint")
@@ -62,7 +72,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict`` with a clear message when the architecture does not match."""
+    """``load_state_dict`` with a clear message when the architecture does not match.
+
+    Example:
+        >>> load_weights(torch.nn.Linear(2, 3), torch.nn.Linear(2, 4).state_dict(), "w.pt")
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: w.pt does not fit this model (Error(s) in loading ...
+    """
     try:
         module.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError) as err:

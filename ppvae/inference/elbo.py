@@ -13,6 +13,7 @@ from typing import Any
 
 import pyro.poutine as poutine
 import torch
+from pyro.distributions.util import scale_and_mask
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 from pyro.infer.util import is_validation_enabled
 from pyro.poutine.util import prune_subsample_sites
@@ -44,14 +45,44 @@ class AnalyticKL_ELBO(TraceMeanField_ELBO):
         for site in model_trace.nodes.values():
             if site["type"] == "sample" and site["is_observed"]:
                 log_p = site["fn"].log_prob(site["value"])
-                if site["mask"] is not None:
-                    log_p = log_p * site["mask"]
-                site["log_prob_sum"] = (log_p * site["scale"]).sum()
+                site["log_prob_sum"] = scale_and_mask(log_p, site["scale"], site["mask"]).sum()
         return model_trace, prune_subsample_sites(guide_trace)
 
 
+def _traces(model: Callable, guide: Callable, *args: Any) -> tuple[Any, Any]:
+    """One guide trace and the model replayed on it, without gradients or side effects."""
+    with torch.no_grad(), poutine.block():
+        guide_trace = poutine.trace(guide).get_trace(*args)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args)
+    return prune_subsample_sites(model_trace), prune_subsample_sites(guide_trace)
+
+
+def max_plate_nesting(model: Callable, guide: Callable, *args: Any) -> int:
+    """How many batch dimensions the plates of ``model`` and ``guide`` use.
+
+    Passing it to an ELBO spares Pyro its own probe, which would draw an extra sample
+    from the global random stream (and so break exact resumption of a run).
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(4,), latent_dim=2, hidden=(8,)))
+        >>> max_plate_nesting(vae.model, vae.guide, torch.ones(3, 4))
+        1
+    """
+    dims = [
+        -frame.dim
+        for trace in _traces(model, guide, *args)
+        for site in trace.nodes.values()
+        if site["type"] == "sample"
+        for frame in site["cond_indep_stack"]
+        if frame.vectorized
+    ]
+    return max(dims, default=0)
+
+
 def has_analytic_kl(model: Callable, guide: Callable, *args: Any) -> bool:
-    """Whether ``kl_divergence(q, p)`` is registered for every latent site of ``model``.
+    """Whether ``kl_divergence(q, p)`` is registered for every latent site of ``model``
+    (and the guide has no auxiliary sites the model lacks).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -59,15 +90,19 @@ def has_analytic_kl(model: Callable, guide: Callable, *args: Any) -> bool:
         >>> has_analytic_kl(vae.model, vae.guide, torch.ones(3, 4))
         True
     """
-    with torch.no_grad(), poutine.block():
-        guide_trace = poutine.trace(guide).get_trace(*args)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args)
+    model_trace, guide_trace = _traces(model, guide, *args)
     check_model_guide_match(model_trace, guide_trace)
-    for name, site in prune_subsample_sites(model_trace).nodes.items():
-        if site["type"] != "sample" or site["is_observed"]:
-            continue
+    latent = [
+        n for n, s in model_trace.nodes.items() if s["type"] == "sample" and not s["is_observed"]
+    ]
+    guided = [n for n, s in guide_trace.nodes.items() if s["type"] == "sample"]
+    if set(guided) - set(latent):
+        return False  # auxiliary guide sites need the guide's score parts
+    for name in latent:
         try:
-            torch.distributions.kl_divergence(guide_trace.nodes[name]["fn"], site["fn"])
+            torch.distributions.kl_divergence(
+                guide_trace.nodes[name]["fn"], model_trace.nodes[name]["fn"]
+            )
         except NotImplementedError:
             return False
     return True
@@ -83,7 +118,11 @@ def make_elbo(name: str, model: Callable, guide: Callable, args: tuple, particle
         >>> type(make_elbo("auto", vae.model, vae.guide, (torch.ones(3, 4),))).__name__
         'AnalyticKL_ELBO'
     """
-    kwargs = {"num_particles": particles, "vectorize_particles": particles > 1}
+    kwargs = {
+        "num_particles": particles,
+        "vectorize_particles": particles > 1,
+        "max_plate_nesting": max_plate_nesting(model, guide, *args),
+    }
     if name == "trace":
         return Trace_ELBO(**kwargs)
     if has_analytic_kl(model, guide, *args):

@@ -21,11 +21,14 @@ from dataclasses import asdict, dataclass
 import pyro
 import pyro.poutine as poutine
 import torch
+from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import prune_subsample_sites
 from torch import nn
 from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
+from ppvae.inference.elbo import max_plate_nesting
+from ppvae.seeding import seeded
 
 DATA_PLATE = "data"
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(E_q[z_u]) > 0.01
@@ -49,7 +52,10 @@ class Pointwise:
 
 @dataclass
 class Metrics:
-    """Summary of :class:`Pointwise` estimates: means over data points and standard errors."""
+    """Summary of :class:`Pointwise` estimates: means over data points and standard errors.
+
+    Every value is in nats per data point; ``bits_per_dim`` is ``None`` for continuous data.
+    """
 
     elbo: float
     elbo_se: float
@@ -124,7 +130,14 @@ def evaluate(
 
 
 def summarize(points: Pointwise, discrete: bool, x_numel: int, seconds: float = 0.0) -> Metrics:
-    """Means and standard errors of per-data-point estimates."""
+    """Means and standard errors of per-data-point estimates.
+
+    Example:
+        >>> t = torch.tensor([-2.0, -4.0])
+        >>> m = summarize(Pointwise(t + 1, t, -t / 2, -t / 2, torch.zeros(2, 1), 10), True, 4)
+        >>> m.elbo, m.log_likelihood, m.active_units
+        (-3.0, -2.0, 0)
+    """
     elbo, elbo_se = mean_and_se(points.elbo)
     ll, ll_se = mean_and_se(points.log_likelihood)
     return Metrics(
@@ -145,14 +158,30 @@ def summarize(points: Pointwise, discrete: bool, x_numel: int, seconds: float = 
 def log_likelihood(
     vae: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, num_samples: int = 5000, **kw
 ) -> torch.Tensor:
-    """Importance-sampled log p(x) for every data point, shape (N,)."""
+    """Importance-sampled log p(x) for every data point, shape (N,).
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> log_likelihood(vae, torch.ones(3, 6), num_samples=20).shape
+        torch.Size([3])
+    """
     return pointwise(vae, x, y, num_samples, **kw).log_likelihood
 
 
 def elbo(
     vae: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, num_particles: int = 1, **kw
 ) -> torch.Tensor:
-    """ELBO of every data point (analytic KL where available), shape (N,)."""
+    """ELBO of every data point (analytic KL where available), shape (N,).
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> x = torch.ones(3, 6)
+        >>> bound = elbo(vae, x, num_particles=50)
+        >>> bool((bound <= log_likelihood(vae, x, num_samples=2000) + 0.5).all())
+        True
+    """
     return pointwise(vae, x, y, num_particles, **kw).elbo
 
 
@@ -172,6 +201,13 @@ def pointwise(
     Data are processed ``batch_size`` points at a time and the samples in chunks of at most
     ``max_elements / (batch_size * x.numel)`` so memory stays bounded.  Sampling is seeded
     by ``seed`` without disturbing the caller's random state.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> p = pointwise(vae, torch.ones(4, 6), num_samples=10)
+        >>> p.log_likelihood.shape, p.posterior_mean.shape
+        (torch.Size([4]), torch.Size([4, 2]))
     """
     if num_samples < 1:
         raise UserInputError(f"num_samples must be >= 1, got {num_samples}")
@@ -183,10 +219,12 @@ def pointwise(
     chunk = max(1, min(num_samples, max_elements // (batch_size * math.prod(x.shape[1:]))))
     parts: list[dict[str, torch.Tensor]] = []
     store_off = getattr(vae, "param_store_off", contextlib.nullcontext)()
+    likelihood = getattr(vae, "likelihood", None)
+    if likelihood is not None:
+        likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
     try:
-        with torch.random.fork_rng(devices=[]), store_off:
-            torch.manual_seed(seed)
-            nesting = _max_plate_nesting(vae.model, vae.guide, *_batch(x, y, 0, 2, device))
+        with seeded(seed), store_off, pyro.validation_enabled(False):
+            nesting = max_plate_nesting(vae.model, vae.guide, *_batch(x, y, 0, 2, device))
             starts = range(0, len(x), batch_size)
             for start in tqdm(starts, disable=not progress, desc="evaluate", unit="batch"):
                 xb, yb = _batch(x, y, start, batch_size, device)
@@ -277,11 +315,8 @@ def _sample_sites(trace):
 
 def _log_prob(site) -> torch.Tensor:
     # Unscaled density: evaluation scores the model itself, whatever poutine.scale
-    # (beta, annealing) training applied.
-    log_p = site["fn"].log_prob(site["value"])
-    if site["mask"] is not None:
-        log_p = log_p * site["mask"]
-    return log_p
+    # (beta, annealing) training applied; masked entries count as zero.
+    return scale_and_mask(site["fn"].log_prob(site["value"]), 1.0, site["mask"])
 
 
 def _data_dim(site) -> int:
@@ -319,16 +354,3 @@ def _posterior_mean(site, nesting: int) -> torch.Tensor:
     full = mean.reshape((1,) * (nesting + 1 - batch_dims) + tuple(mean.shape))
     data_axis = nesting + 1 + _data_dim(site)
     return full.select(0, 0).movedim(data_axis - 1, 0).reshape(full.shape[data_axis], -1)
-
-
-def _max_plate_nesting(model, guide, *args) -> int:
-    guide_trace = poutine.trace(guide).get_trace(*args)
-    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args)
-    dims = [
-        -frame.dim
-        for trace in (guide_trace, model_trace)
-        for _, site in _sample_sites(trace)
-        for frame in site["cond_indep_stack"]
-        if frame.vectorized
-    ]
-    return max(dims, default=0)

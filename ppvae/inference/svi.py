@@ -24,7 +24,8 @@ from pyro.infer import ELBO
 from torch import nn
 from tqdm.auto import tqdm
 
-from ppvae.data import Data
+from ppvae.checks import check_fields, check_seed
+from ppvae.data import Data, binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import (
     load_checkpoint,
@@ -61,6 +62,9 @@ class FitConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        check_fields(self)
+        check_seed("seed", self.seed)
+        check_device(self.device)
         checks = [
             (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
@@ -103,6 +107,30 @@ class FitResult:
     def epochs(self) -> int:
         """Number of epochs trained."""
         return len(self.history)
+
+
+def check_device(name: str) -> torch.device:
+    """Parse a device name and check that this machine has it.
+
+    Example:
+        >>> check_device("cpu")
+        device(type='cpu')
+        >>> check_device("gpu")
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: unknown device 'gpu'; use cpu, cuda or cuda:N
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserInputError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise UserInputError(f"device {name!r} is not available here ({count} CUDA devices)")
+    elif device.type != "cpu":
+        raise UserInputError(f"device {name!r} is not supported; use cpu, cuda or cuda:N")
+    return device
 
 
 def fit(
@@ -153,12 +181,14 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     first_x, first_y = _first_batch(data, config, device)
-    _check_data(vae, data, first_x)
+    check_data(vae, data)
     elbo = make_elbo(config.elbo, vae.model, vae.guide, (first_x, first_y), config.num_particles)
     optimizer = _adam(vae, config.lr, device)
     state = _TrainState(result=FitResult(elbo=type(elbo).__name__))
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        state.restore(load_checkpoint(checkpoint), vae, optimizer, generator, str(checkpoint))
+        ckpt = load_checkpoint(checkpoint)
+        _check_same_settings(ckpt.get("fit_config", {}), config, str(checkpoint))
+        state.restore(ckpt, vae, optimizer, generator, str(checkpoint))
     steps = max(0, config.epochs - state.epoch) * _steps_per_epoch(data, config.batch_size)
     bar = tqdm(total=steps, disable=not config.progress, unit="step", dynamic_ncols=True)
     while state.epoch < config.epochs and not state.result.stopped_early:
@@ -230,6 +260,23 @@ class _TrainState:
             self.result.stopped_early = bool(ckpt["stopped_early"])
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
             raise UserInputError(f"{source} cannot be resumed from ({err})") from None
+
+
+# Settings that may differ between a run and its resumption; all others must match.
+RESUME_MAY_CHANGE = ("epochs", "progress", "device", "patience")
+
+
+def _check_same_settings(saved: dict, config: FitConfig, source: str) -> None:
+    changed = [
+        f"{key}={saved[key]!r} (now {value!r})"
+        for key, value in config.to_dict().items()
+        if key not in RESUME_MAY_CHANGE and key in saved and saved[key] != value
+    ]
+    if changed:
+        raise UserInputError(
+            f"{source} was trained with other settings: {', '.join(changed)}; "
+            "resume with the same ones"
+        )
 
 
 def _train_epoch(vae, data, config, elbo, optimizer, generator, state, bar, device) -> dict:
@@ -310,17 +357,38 @@ def _first_batch(data: Data, config: FitConfig, device) -> tuple[torch.Tensor, t
     return x.to(device), (None if y is None else y.to(device))
 
 
-def _check_data(vae: nn.Module, data: Data, first_x: torch.Tensor) -> None:
+def check_data(vae: nn.Module, data: Data) -> None:
+    """Check every split against the model's likelihood (shape and support) before training.
+
+    Pyro's own checks run only on the first step, so this is what guarantees that no
+    density is ever evaluated outside its support.
+
+    Example:
+        >>> from ppvae.data import load_data, DataConfig
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(1, 8, 8), latent_dim=2, hidden=(8,)))
+        >>> check_data(vae, load_data(DataConfig(name="digits", binarize="none")))
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: the bernoulli likelihood needs 0/1 data: \
+binarise grey levels (--binarize dynamic or static) or choose --likelihood continuous-bernoulli
+    """
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is None:
         return
-    likelihood.check_data(first_x)
-    likelihood.check_data(data.x_val)
     shape = tuple(getattr(likelihood, "x_shape", data.x_shape))
     if shape != data.x_shape:
         raise UserInputError(
             f"the model expects data of shape {shape}, the data have {data.x_shape}"
         )
+    if data.binarize == "dynamic":
+        if (data.x_train < 0).any() or (data.x_train > 1).any():
+            raise UserInputError("dynamic binarisation needs grey levels in [0, 1]")
+        likelihood.check_data(binarize(data.x_train[:16]))
+    else:
+        likelihood.check_data(data.x_train)
+    likelihood.check_data(data.x_val)
+    likelihood.check_data(data.x_test)
 
 
 def _steps_per_epoch(data: Data, batch_size: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ppvae.checks import check_fields
 from ppvae.errors import UserInputError
 from ppvae.models.likelihoods import make_likelihood
 from ppvae.models.nets import MLPDecoder, MLPEncoder
@@ -29,12 +30,17 @@ class ModelConfig:
     context_dim: int = 0  # size of a conditioning input y (0: unconditional)
 
     def __post_init__(self) -> None:
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
+        check_fields(self)
+        self.x_shape, self.hidden = tuple(self.x_shape), tuple(self.hidden)
         if self.latent_dim < 1:
             raise UserInputError(f"latent_dim must be at least 1, got {self.latent_dim}")
-        if any(h < 1 for h in self.hidden):
-            raise UserInputError(f"hidden widths must be positive, got {list(self.hidden)}")
+        if any(h < 1 for h in self.hidden) or any(s < 1 for s in self.x_shape):
+            raise UserInputError(f"hidden widths and x_shape must be positive: {self}")
+        if self.context_dim != 0:
+            raise UserInputError(
+                "context_dim must be 0 for build_vae: conditional models are built from "
+                "MLPEncoder/MLPDecoder(context_dim=...) in Python"
+            )
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""

@@ -17,8 +17,26 @@ from torch.distributions.utils import broadcast_all
 
 
 def _log1mexp(a: torch.Tensor) -> torch.Tensor:
-    """log(1 - exp(a)) for a < 0, accurate at both ends (Mächler, 2012)."""
-    return torch.where(a > -math.log(2.0), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
+    """log(1 - exp(a)) for a < 0, accurate at both ends (Mächler, 2012).
+
+    Each branch of the ``torch.where`` only ever sees inputs where it is finite, and ``a``
+    is clamped just below 0, so an unselected or saturated branch cannot send NaN into
+    the gradient.
+    """
+    a = a.clamp(max=-1e-30)
+    near_zero = a > -math.log(2.0)
+    safe = torch.full_like(a, -1.0)
+    near = torch.log(-torch.expm1(torch.where(near_zero, a, safe)))
+    far = torch.log1p(-torch.exp(torch.where(near_zero, safe, a)))
+    return torch.where(near_zero, near, far)
+
+
+def _log_sigmoid_difference(plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:
+    """log(sigmoid(plus) - sigmoid(minus)) for plus > minus, from whichever tail is not
+    saturated: the lower tail below the logistic's centre, the upper tail above it."""
+    lower = F.logsigmoid(plus) + _log1mexp(F.logsigmoid(minus) - F.logsigmoid(plus))
+    upper = F.logsigmoid(-minus) + _log1mexp(F.logsigmoid(-plus) - F.logsigmoid(-minus))
+    return torch.where(plus + minus > 0, upper, lower)
 
 
 class DiscretizedLogistic(TorchDistribution):
@@ -69,10 +87,8 @@ class DiscretizedLogistic(TorchDistribution):
         centred = value - self.loc
         plus = inv_scale * (centred + self._half_width)
         minus = inv_scale * (centred - self._half_width)
-        log_cdf_plus = F.logsigmoid(plus)  # log P(X <= upper edge)
-        log_cdf_minus = F.logsigmoid(minus)  # log P(X <= lower edge)
-        middle = log_cdf_plus + _log1mexp(log_cdf_minus - log_cdf_plus)
-        bottom, top = log_cdf_plus, F.logsigmoid(-minus)
+        middle = _log_sigmoid_difference(plus, minus)  # P(lower edge < X <= upper edge)
+        bottom, top = F.logsigmoid(plus), F.logsigmoid(-minus)  # the two end bins take the tails
         level = torch.round(value * (self.num_bins - 1))
         return torch.where(level <= 0, bottom, torch.where(level >= self.num_bins - 1, top, middle))
 

@@ -57,6 +57,11 @@ def _with_context(h: torch.Tensor, y: torch.Tensor | None, context_dim: int) -> 
         return h
     if y is None:
         raise UserInputError("this network was built with a context input; pass y")
+    if y.dim() < 2 or y.shape[-1] != context_dim:
+        raise UserInputError(
+            f"the context y must have shape (batch, {context_dim}), got {tuple(y.shape)}; "
+            "one-hot encode class labels"
+        )
     y = y.to(h.dtype).expand(*h.shape[:-1], context_dim)
     return torch.cat([h, y], dim=-1)
 
