@@ -178,3 +178,23 @@ def test_model_config_validation():
         ModelConfig(hidden=(10, 0))
     with pytest.raises(UserInputError, match="unknown prior"):
         build_vae(ModelConfig(prior="nonsense"))
+
+
+def test_independent_bernoulli_matches_torch_in_value_gradient_and_shapes():
+    from ppvae.models import IndependentBernoulli
+
+    torch.manual_seed(0)
+    logits = torch.randn(5, 1, 4, 4, requires_grad=True)
+    x = torch.bernoulli(torch.full((5, 1, 4, 4), 0.3))
+    fast = IndependentBernoulli(logits, 3)
+    ref = pyro.distributions.Bernoulli(logits=logits).to_event(3)
+    torch.testing.assert_close(fast.log_prob(x), ref.log_prob(x))
+    (g_fast,) = torch.autograd.grad(fast.log_prob(x).sum(), logits)
+    (g_ref,) = torch.autograd.grad(ref.log_prob(x).sum(), logits)
+    torch.testing.assert_close(g_fast, g_ref)
+    expanded = fast.expand((7, 5))  # as a particles plate would
+    assert isinstance(expanded, IndependentBernoulli) and expanded.batch_shape == (7, 5)
+    torch.testing.assert_close(expanded.log_prob(x)[3], ref.log_prob(x))
+    assert fast.sample().shape == x.shape and torch.equal(fast.mean, ref.mean)
+    with pyro.validation_enabled(True), pytest.raises(ValueError):
+        IndependentBernoulli(logits, 3, validate_args=True).log_prob(x * 0.5)

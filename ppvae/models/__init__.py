@@ -2,6 +2,7 @@
 
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.discretized_logistic import DiscretizedLogistic
+from ppvae.models.independent_bernoulli import IndependentBernoulli
 from ppvae.models.likelihoods import (
     LIKELIHOODS,
     Bernoulli,
@@ -23,6 +24,7 @@ __all__ = [
     "ContinuousBernoulli",
     "DiscretizedLogistic",
     "Gaussian",
+    "IndependentBernoulli",
     "Likelihood",
     "Logistic256",
     "MLPDecoder",

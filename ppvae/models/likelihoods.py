@@ -19,6 +19,7 @@ from torch import nn
 
 from ppvae.errors import UserInputError
 from ppvae.models.discretized_logistic import DiscretizedLogistic
+from ppvae.models.independent_bernoulli import IndependentBernoulli
 
 
 class Likelihood(nn.Module):
@@ -69,7 +70,7 @@ class Bernoulli(Likelihood):
     binary = True
 
     def forward(self, params: torch.Tensor) -> dist.Distribution:
-        return self._event(dist.Bernoulli(logits=params))
+        return IndependentBernoulli(params, len(self.x_shape))
 
     def check_data(self, x: torch.Tensor) -> None:
         super().check_data(x)
