@@ -104,17 +104,13 @@ def active_units(posterior_mean: torch.Tensor, threshold: float = ACTIVE_THRESHO
 
 
 def evaluate(
-    vae: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor | None = None,
-    num_samples: int = 5000,
-    batch_size: int = 100,
-    seed: int = 0,
-    progress: bool = False,
-    max_elements: int = 2**24,
+    vae: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, num_samples: int = 5000, **kw
 ) -> Metrics:
     """Mean ELBO and importance-sampled log p(x) (with standard errors), KL, reconstruction,
     active units and bits per dimension of ``vae`` on data ``x``.
+
+    Other keywords (``batch_size``, ``seed``, ``progress``, ``max_elements``) are those of
+    :func:`pointwise`.
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -125,7 +121,7 @@ def evaluate(
         (20, True, True)
     """
     start = time.perf_counter()
-    points = pointwise(vae, x, y, num_samples, batch_size, seed, progress, max_elements)
+    points = pointwise(vae, x, y, num_samples, **kw)
     return summarize(points, _discrete(vae), math.prod(x.shape[1:]), time.perf_counter() - start)
 
 
