@@ -198,7 +198,7 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
             save_checkpoint(checkpoint, state.to_checkpoint(vae, optimizer, generator, config))
         if on_epoch is not None:
             on_epoch(state.result)
-        if config.progress:
+        if config.progress and _worth_a_line(state.epoch, config.epochs):
             bar.write(_format_row(row, config.epochs))
     bar.close()
     if state.best_model is not None and config.patience is not None:
@@ -393,6 +393,11 @@ binarise grey levels (--binarize dynamic or static) or choose --likelihood conti
 
 def _steps_per_epoch(data: Data, batch_size: int) -> int:
     return math.ceil(len(data.x_train) / batch_size)
+
+
+def _worth_a_line(epoch: int, epochs: int) -> bool:
+    """Print about twenty epoch lines however long the run (the bar shows the rest)."""
+    return epoch % max(1, epochs // 20) == 0 or epoch == epochs
 
 
 def _format_row(row: dict[str, float], epochs: int) -> str:
