@@ -24,6 +24,15 @@ def test_quickstart_runs(tmp_path, monkeypatch):
     assert namespace["metrics"].log_likelihood > namespace["metrics"].elbo
 
 
+def test_readme_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (block,) = _python_blocks(DOCS.parent / "README.md")
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["m"].log_likelihood > namespace["m"].elbo
+    assert namespace["samples"].shape == (16, 1, 8, 8)
+
+
 def _subcommands():
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
