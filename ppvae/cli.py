@@ -16,11 +16,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from ppvae.data import BINARIZE, DataConfig
+from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
 from ppvae.inference.svi import ELBOS, FitConfig, TrainingDiverged
 from ppvae.models.build import ModelConfig
 from ppvae.models.likelihoods import LIKELIHOODS
+from ppvae.models.priors import PRIORS, parse_prior_args
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run
 
 # Flags that may change when a run is resumed; any other flag must match the saved run.
@@ -78,6 +79,13 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="auto: dynamic for the bernoulli likelihood, none otherwise [default: auto]",
     )
     d.add_argument(
+        "--context",
+        choices=CONTEXTS,
+        default=None,
+        help="what the model is given as context y: none, or one-hot labels "
+        "[default: none; labels for the conditional prior]",
+    )
+    d.add_argument(
         "--split-seed",
         type=int,
         default=None,
@@ -115,6 +123,21 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="WIDTH",
         help="hidden widths; several give a deeper (stacked) network [default: 400]",
+    )
+    m.add_argument(
+        "--prior",
+        default=None,
+        metavar="SPEC",
+        help="a registered prior (" + ", ".join(PRIORS) + "), path/to/file.py:Name or "
+        "package.module:Name [default: normal]",
+    )
+    m.add_argument(
+        "--prior-arg",
+        dest="prior_args",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="an argument of the prior's constructor, e.g. components=50 (repeatable)",
     )
     m.add_argument(
         "--activation",
@@ -218,6 +241,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     pick = lambda kind: {f.name: given[f.name] for f in fields(kind) if f.name in given}  # noqa: E731
     if "hidden" in given:
         given["hidden"] = tuple(given["hidden"])
+    if "prior_args" in given:
+        given["prior_args"] = parse_prior_args(given["prior_args"])
     return RunConfig(
         data=DataConfig(**pick(DataConfig)),
         model=ModelConfig(**pick(ModelConfig)),
@@ -283,9 +308,10 @@ def format_metrics(m: dict[str, Any]) -> str:
     if "test_elbo" in m:
         rows.append(("test ELBO", f"{m['test_elbo']:.3f} ± {m.get('test_elbo_se', 0):.3f}"))
     if "test_log_likelihood" in m:
+        given = "x|y" if m.get("context", "none") != "none" else "x"
         rows.append(
             (
-                f"test log p(x), K={m['num_samples']}",
+                f"test log p({given}), K={m['num_samples']}",
                 f"{m['test_log_likelihood']:.3f} ± {m['test_log_likelihood_se']:.3f}",
             )
         )

@@ -23,6 +23,7 @@ from ppvae.errors import UserInputError
 from ppvae.idx import read_idx
 
 BINARIZE = ("auto", "dynamic", "static", "none")
+CONTEXTS = ("none", "labels")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_DATA_ROOT = Path(os.environ.get("PPVAE_DATA", Path.home() / ".cache" / "ppvae"))
 _TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -50,6 +51,7 @@ class DataConfig:
     split_seed: int = 0  # fixes the train/validation(/test) split
     binarization_seed: int = 0  # fixes the one-off binarisation of validation and test sets
     val_size: int | None = None  # None: 5000 for (fashion-)mnist, 10% otherwise
+    context: str = "none"  # none | labels: what batches carry as the model's context y
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -57,6 +59,10 @@ class DataConfig:
         check_seed("split_seed", self.split_seed)
         check_seed("binarization_seed", self.binarization_seed)
         check_positive("val_size", self.val_size, allow_none=True)
+        if self.context not in CONTEXTS:
+            raise UserInputError(
+                f"unknown context {self.context!r}; choose one of {', '.join(CONTEXTS)}"
+            )
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -69,7 +75,8 @@ class Data:
 
     ``x_*`` have shape (N, *x_shape); ``y_*`` are int64 labels or ``None``.  When
     ``binarize == "dynamic"``, ``x_train`` holds grey levels and :meth:`batches` draws a
-    fresh binarisation per batch; every other split is final.
+    fresh binarisation per batch; every other split is final.  ``context`` says what a
+    model is given as its context y: nothing (``none``) or one-hot labels (``labels``).
     """
 
     name: str
@@ -81,6 +88,7 @@ class Data:
     y_test: torch.Tensor | None
     binarize: str
     binarization_seed: int
+    context: str = "none"
 
     @property
     def x_shape(self) -> tuple[int, ...]:
@@ -89,14 +97,27 @@ class Data:
 
     @property
     def num_classes(self) -> int | None:
-        """Number of label classes, or None without labels."""
-        return None if self.y_train is None else int(self.y_train.max().item()) + 1
+        """Number of label classes (over all splits), or None without labels."""
+        if self.y_train is None:
+            return None
+        return int(max(y.max().item() for y in (self.y_train, self.y_val, self.y_test))) + 1
+
+    @property
+    def context_dim(self) -> int:
+        """Size of the context y the batches carry (0: none)."""
+        return (self.num_classes or 0) if self.context == "labels" else 0
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ``(x, y)`` tensors of split ``train``, ``val`` or ``test``."""
+        """The data ``x`` and context ``y`` (one-hot labels, or None) of split ``train``,
+        ``val`` or ``test``."""
         if name not in ("train", "val", "test"):
             raise ValueError(f"unknown split {name!r}")
-        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+        x, labels = getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+        if self.context == "none":
+            return x, None
+        if labels is None:
+            raise UserInputError(f"{self.name} has no labels to use as context")
+        return x, torch.nn.functional.one_hot(labels, self.num_classes).to(x.dtype)
 
     def batches(
         self,
@@ -105,14 +126,14 @@ class Data:
         generator: torch.Generator | None = None,
         shuffle: bool = True,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(x, y)`` mini-batches by index; training batches are binarised afresh
-        when ``binarize == "dynamic"``.
+        """Yield ``(x, y)`` mini-batches by index, y being the context (see :meth:`split`);
+        training batches are binarised afresh when ``binarize == "dynamic"``.
 
         Example:
-            >>> data = load_data(DataConfig(name="digits", binarize="dynamic"))
+            >>> data = load_data(DataConfig(name="digits", binarize="dynamic", context="labels"))
             >>> x, y = next(data.batches("train", 32, torch.Generator().manual_seed(0)))
             >>> x.shape, bool(((x == 0) | (x == 1)).all()), y.shape
-            (torch.Size([32, 1, 8, 8]), True, torch.Size([32]))
+            (torch.Size([32, 1, 8, 8]), True, torch.Size([32, 10]))
         """
         x, y = self.split(split)
         n = x.shape[0]
@@ -203,7 +224,10 @@ def load_data(config: DataConfig, binary_likelihood: bool = True) -> Data:
         y_test=y_test,
         binarize=mode,
         binarization_seed=config.binarization_seed,
+        context=config.context,
     )
+    if config.context == "labels" and data.y_train is None:
+        raise UserInputError(f"{config.name} has no labels to use as context (--context labels)")
     if mode != "none":
         _binarize_fixed_splits(data)
     return data

@@ -167,15 +167,15 @@ def test_splits_are_disjoint_and_labels_stay_with_their_examples(tmp_path):
     labels = np.random.default_rng(0).integers(0, 5, n)
     x = np.stack([ids, labels.astype(np.float32), np.zeros(n, np.float32)], axis=1)
     np.savez(tmp_path / "ids.npz", x=x, y=labels)
-    data = load_data(DataConfig(name=str(tmp_path / "ids.npz"), binarize="none"))
+    data = load_data(DataConfig(name=str(tmp_path / "ids.npz"), binarize="none", context="labels"))
     seen = [data.x_train[:, 0], data.x_val[:, 0], data.x_test[:, 0]]
     all_ids = torch.cat(seen).long().sort().values
     assert torch.equal(all_ids, torch.arange(n))  # every example once: disjoint and complete
     for split in ("train", "val", "test"):
-        x_split, y_split = data.split(split)
-        assert torch.equal(x_split[:, 1].long(), y_split)
+        x_split, y_split = data.split(split)  # y: one-hot labels
+        assert torch.equal(x_split[:, 1].long(), y_split.argmax(-1))
         for xb, yb in data.batches(split, 16, torch.Generator().manual_seed(1)):
-            assert torch.equal(xb[:, 1].long(), yb)
+            assert torch.equal(xb[:, 1].long(), yb.argmax(-1))
 
 
 def test_mismatched_idx_files_are_refused(tmp_path):

@@ -14,25 +14,47 @@ from ppvae.models.likelihoods import (
     make_likelihood,
 )
 from ppvae.models.nets import MLPDecoder, MLPEncoder, mlp
-from ppvae.models.priors import StandardNormal
+from ppvae.models.priors import (
+    PRIORS,
+    ConditionalGaussian,
+    FlowPrior,
+    LaplacePrior,
+    LearnedGaussian,
+    MarkovPrior,
+    MixtureOfGaussians,
+    StandardNormal,
+    StudentTPrior,
+    VampPrior,
+    make_prior,
+)
 from ppvae.models.vae import VAE
 
 __all__ = [
     "LIKELIHOODS",
+    "PRIORS",
     "VAE",
     "Bernoulli",
+    "ConditionalGaussian",
     "ContinuousBernoulli",
     "DiscretizedLogistic",
+    "FlowPrior",
     "Gaussian",
     "IndependentBernoulli",
+    "LaplacePrior",
+    "LearnedGaussian",
     "Likelihood",
     "Logistic256",
     "MLPDecoder",
     "MLPEncoder",
+    "MarkovPrior",
+    "MixtureOfGaussians",
     "ModelConfig",
     "StandardNormal",
+    "StudentTPrior",
+    "VampPrior",
     "build_vae",
     "likelihood_class",
     "make_likelihood",
+    "make_prior",
     "mlp",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+import torch
 
 from ppvae.checks import check_fields
 from ppvae.errors import UserInputError
 from ppvae.models.likelihoods import make_likelihood
 from ppvae.models.nets import MLPDecoder, MLPEncoder
-from ppvae.models.priors import StandardNormal
+from ppvae.models.priors import latent_shape_of, make_prior
 from ppvae.models.vae import VAE
 
 
@@ -22,12 +24,14 @@ class ModelConfig:
     """
 
     x_shape: tuple[int, ...] = (1, 28, 28)  # shape of one data point
-    latent_dim: int = 50  # size of z
+    latent_dim: int = 50  # size of z (of each z_t for a sequence prior)
     hidden: tuple[int, ...] = (400,)  # hidden widths; depth = len(hidden) ("stacked" AE)
     activation: str = "relu"
     likelihood: str = "bernoulli"  # bernoulli | continuous-bernoulli | gaussian | logistic
-    prior: str = "normal"
-    context_dim: int = 0  # size of a conditioning input y (0: unconditional)
+    prior: str = "normal"  # a registered name, path/to/file.py:Name or package.module:Name
+    prior_args: dict[str, str] = field(default_factory=dict)  # --prior-arg key=value
+    context_dim: int = 0  # size of the context y the data carry (0: none)
+    condition_networks: bool = False  # encoder and decoder also see y (a conditional VAE)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -36,11 +40,8 @@ class ModelConfig:
             raise UserInputError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if any(h < 1 for h in self.hidden) or any(s < 1 for s in self.x_shape):
             raise UserInputError(f"hidden widths and x_shape must be positive: {self}")
-        if self.context_dim != 0:
-            raise UserInputError(
-                "context_dim must be 0 for build_vae: conditional models are built from "
-                "MLPEncoder/MLPDecoder(context_dim=...) in Python"
-            )
+        if self.context_dim < 0 or (self.condition_networks and self.context_dim == 0):
+            raise UserInputError("conditioning the networks needs a context (context_dim >= 1)")
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -48,24 +49,42 @@ class ModelConfig:
 
 
 def build_vae(config: ModelConfig) -> VAE:
-    """Build the MLP VAE described by ``config``.
+    """Build the MLP VAE described by ``config``, with the prior its ``prior`` spec names.
+
+    The prior decides the latent shape (``(steps, latent_dim)`` for the Markov prior); the
+    encoder and decoder are built to match, and the assembled prior is checked.
 
     Example:
         >>> vae = build_vae(ModelConfig(x_shape=(64,), latent_dim=4, hidden=(32, 32)))
         >>> vae.generate(2).shape
         torch.Size([2, 64])
+        >>> vae = build_vae(ModelConfig(x_shape=(64,), latent_dim=3, prior="markov",
+        ...                             prior_args={"steps": "5"}))
+        >>> vae.encode(torch.zeros(2, 64)).event_shape
+        torch.Size([5, 3])
     """
-    if config.prior != "normal":
-        raise UserInputError(f"unknown prior {config.prior!r}; available: normal")
-    likelihood = make_likelihood(config.likelihood, config.x_shape)
-    encoder = MLPEncoder(
-        config.x_shape, config.latent_dim, config.hidden, config.context_dim, config.activation
+    context = torch.eye(config.context_dim)[:2] if config.context_dim else None
+    prior = make_prior(
+        config.prior,
+        config.prior_args,
+        latent_dim=config.latent_dim,
+        x_shape=config.x_shape,
+        context_dim=config.context_dim,
     )
+    declared = getattr(prior, "latent_shape", None)
+    shape = tuple(declared) if declared else latent_shape_of(prior, config.latent_dim, context)
+    likelihood = make_likelihood(config.likelihood, config.x_shape)
+    net_context = config.context_dim if config.condition_networks else 0
+    encoder = MLPEncoder(config.x_shape, shape, config.hidden, net_context, config.activation)
     decoder = MLPDecoder(
-        config.latent_dim,
+        shape,
         likelihood.param_shape,
         tuple(reversed(config.hidden)),
-        config.context_dim,
+        net_context,
         config.activation,
     )
-    return VAE(encoder, decoder, likelihood, StandardNormal(config.latent_dim))
+    vae = VAE(encoder, decoder, likelihood, prior)
+    actual = latent_shape_of(vae.prior, config.latent_dim, context)
+    if actual != shape:
+        raise UserInputError(f"the prior declares latent shape {shape} but returns {actual}")
+    return vae

@@ -51,6 +51,16 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def as_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    """A latent size or shape as a tuple: ``8`` -> ``(8,)``, ``(10, 4)`` -> ``(10, 4)``.
+
+    Example:
+        >>> as_shape(8), as_shape([10, 4])
+        ((8,), (10, 4))
+    """
+    return (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+
+
 def _with_context(h: torch.Tensor, y: torch.Tensor | None, context_dim: int) -> torch.Tensor:
     """Append the context ``y`` (shape (B, C)) to features ``h`` (shape (..., B, F))."""
     if context_dim == 0:
@@ -71,26 +81,29 @@ class MLPEncoder(nn.Module):
 
     Arguments:
         x_shape: shape of one data point, e.g. ``(1, 28, 28)`` or ``(64,)``.
-        latent_dim: size of z.
+        latent_shape: size of z, or its shape (``(T, D)`` for a sequence prior).
         hidden: widths of the hidden layers (depth = ``len(hidden)``).
         context_dim: size of the optional context ``y`` concatenated to the input.
         activation: hidden-layer nonlinearity.
         min_scale: floor added to the softplus scale, for numerical safety.
 
     Returns (from ``forward``):
-        ``Normal(loc, scale).to_event(1)`` with batch shape ``x.shape[:-len(x_shape)]``.
+        ``Normal(loc, scale).to_event(len(latent_shape))`` with batch shape
+        ``x.shape[:-len(x_shape)]``.
 
     Example:
-        >>> enc = MLPEncoder((64,), latent_dim=2, hidden=(16,))
+        >>> enc = MLPEncoder((64,), latent_shape=2, hidden=(16,))
         >>> q = enc(torch.rand(5, 64))
         >>> q.batch_shape, q.event_shape
         (torch.Size([5]), torch.Size([2]))
+        >>> MLPEncoder((64,), latent_shape=(3, 2))(torch.rand(5, 64)).event_shape
+        torch.Size([3, 2])
     """
 
     def __init__(
         self,
         x_shape: Sequence[int],
-        latent_dim: int,
+        latent_shape: int | Sequence[int],
         hidden: Sequence[int] = (400,),
         context_dim: int = 0,
         activation: str = "relu",
@@ -98,24 +111,30 @@ class MLPEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.x_shape = tuple(int(s) for s in x_shape)
+        self.latent_shape = as_shape(latent_shape)
         self.context_dim = int(context_dim)
         self.min_scale = float(min_scale)
         sizes = [math.prod(self.x_shape) + self.context_dim, *hidden]
         self.body = mlp(sizes, activation)
-        self.head = nn.Linear(sizes[-1], 2 * latent_dim)
+        self.head = nn.Linear(sizes[-1], 2 * math.prod(self.latent_shape))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
         h = x.flatten(start_dim=x.dim() - len(self.x_shape))  # (B, Dx)
         h = self.body(_with_context(h, y, self.context_dim))  # (B, H)
         loc, raw_scale = self.head(h).chunk(2, dim=-1)  # (B, Dz) each
-        return dist.Normal(loc, F.softplus(raw_scale) + self.min_scale).to_event(1)
+        loc, raw_scale = (
+            loc.unflatten(-1, self.latent_shape),
+            raw_scale.unflatten(-1, self.latent_shape),
+        )
+        scale = F.softplus(raw_scale) + self.min_scale
+        return dist.Normal(loc, scale).to_event(len(self.latent_shape))
 
 
 class MLPDecoder(nn.Module):
     """Decoder from z (and context y) to the likelihood's parameters.
 
     Arguments:
-        latent_dim: size of z.
+        latent_shape: size of z, or its shape (flattened on input).
         out_shape: shape of the parameter tensor for one data point (the likelihood's
             ``param_shape``), e.g. ``(1, 28, 28)`` for Bernoulli logits.
         hidden: widths of the hidden layers, from z outwards.
@@ -133,19 +152,21 @@ class MLPDecoder(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int,
+        latent_shape: int | Sequence[int],
         out_shape: Sequence[int],
         hidden: Sequence[int] = (400,),
         context_dim: int = 0,
         activation: str = "relu",
     ) -> None:
         super().__init__()
+        self.latent_shape = as_shape(latent_shape)
         self.out_shape = tuple(int(s) for s in out_shape)
         self.context_dim = int(context_dim)
-        sizes = [latent_dim + self.context_dim, *hidden]
+        sizes = [math.prod(self.latent_shape) + self.context_dim, *hidden]
         self.body = mlp(sizes, activation)
         self.head = nn.Linear(sizes[-1], math.prod(self.out_shape))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        z = z.flatten(start_dim=z.dim() - len(self.latent_shape))  # (..., B, Dz)
         h = self.body(_with_context(z, y, self.context_dim))  # (..., B, H)
         return self.head(h).unflatten(-1, self.out_shape)  # (..., B, *out_shape)

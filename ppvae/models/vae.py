@@ -31,7 +31,8 @@ class VAE(nn.Module):
         likelihood: :class:`~ppvae.models.likelihoods.Likelihood` turning those parameters
             into p(x | z, y).
         prior: an ``nn.Module`` (or any callable) whose ``forward(context=None)`` returns
-            p(z) (or p(z | y)).
+            p(z) (or p(z | y)). A prior with a ``bind_encoder`` method (the VampPrior) is
+            given this VAE's encoder.
 
     Example:
         >>> from ppvae.models import MLPEncoder, MLPDecoder, Bernoulli, StandardNormal
@@ -51,6 +52,8 @@ class VAE(nn.Module):
         self.decoder = decoder
         self.likelihood = likelihood
         self.prior = prior
+        if hasattr(prior, "bind_encoder"):  # e.g. the VampPrior shares the guide's encoder
+            prior.bind_encoder(encoder)
         self.register_params = True
 
     def _register(self) -> None:
