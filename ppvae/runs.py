@@ -32,7 +32,7 @@ from ppvae.inference.svi import FitConfig, FitResult, check_data, check_device, 
 from ppvae.io import read_json, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.likelihoods import likelihood_class
-from ppvae.models.priors import resolve_prior
+from ppvae.models.priors import canonical_spec, resolve_prior
 from ppvae.models.vae import VAE
 from ppvae.seeding import seeded
 
@@ -128,9 +128,9 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
     resolved = {"binarize": resolve_binarize(config.data.binarize, binary), "context": context}
     data_config = DataConfig(**{**asdict(config.data), **resolved})
     data = load_data(data_config)
-    model_config = ModelConfig(
-        **{**asdict(config.model), "x_shape": data.x_shape, "context_dim": data.context_dim}
-    )
+    resolved = {"x_shape": data.x_shape, "context_dim": data.context_dim}
+    resolved["prior"] = canonical_spec(config.model.prior)
+    model_config = ModelConfig(**{**asdict(config.model), **resolved})
     config = RunConfig(data=data_config, model=model_config, fit=config.fit, eval=config.eval)
     torch.manual_seed(config.fit.seed)  # the initial weights are part of the seeded run
     vae = build_vae(model_config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -270,3 +271,69 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
+
+
+USER_PRIOR = """
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+
+class ShiftedNormal(nn.Module):
+    def __init__(self, latent_dim: int, shift: float = 0.5):
+        super().__init__()
+        self.shift = nn.Parameter(torch.full((latent_dim,), shift))
+
+    def forward(self, context=None):
+        return dist.Normal(self.shift, torch.ones_like(self.shift)).to_event(1)
+
+
+def forgetful(context=None):
+    return dist.Normal(torch.zeros(3), 1.0)
+"""
+
+
+def test_a_prior_from_the_users_own_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_prior.py").write_text(USER_PRIOR)
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "fit",
+        "--prior",
+        "my_prior.py:ShiftedNormal",
+        "--prior-arg",
+        "shift=0.2",
+        "--epochs",
+        "1",
+        "--out",
+        "run",
+        *FAST,
+    ]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["prior"] == f"{tmp_path / 'my_prior.py'}:ShiftedNormal"
+    assert config["model"]["prior_args"] == {"shift": "0.2"}
+    weights = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
+    assert "prior.shift" in weights
+    monkeypatch.chdir(tmp_path.parent)  # evaluate finds the file from anywhere
+    assert main(["evaluate", str(tmp_path / "run"), "--num-samples", "5", "--no-progress"]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prior", "hierarchical"], "unknown prior"),
+        (["--prior", "nowhere.py:Prior"], "does not exist"),
+        (["--prior", "FILE:Missing"], "defines no"),
+        (["--prior", "FILE:forgetful"], "batch shape"),
+        (["--prior", "mixture", "--prior-arg", "components"], "key=value"),
+        (["--prior", "mixture", "--prior-arg", "components=lots"], "expected int"),
+        (["--prior", "mixture", "--prior-arg", "colour=red"], "no argument colour"),
+        (["--prior", "markov", "--prior-arg", "steps=0"], "steps"),
+    ],
+)
+def test_bad_prior_specifications_exit_2(tmp_path, capsys, args, message):
+    (tmp_path / "my_prior.py").write_text(USER_PRIOR)
+    args = [a.replace("FILE", str(tmp_path / "my_prior.py")) for a in args]
+    line = _error(capsys, ["fit", *args, "--out", str(tmp_path / "out"), *FAST])
+    assert re.search(message, line), line

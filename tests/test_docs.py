@@ -24,6 +24,29 @@ def test_quickstart_runs(tmp_path, monkeypatch):
     assert namespace["metrics"].log_likelihood > namespace["metrics"].elbo
 
 
+def test_custom_prior_tutorial_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in _python_blocks(DOCS / "tutorial-custom-prior.md"):
+        exec(compile(block, "tutorial-custom-prior.md", "exec"), namespace)
+    assert (tmp_path / "runs" / "fullcov" / "checkpoint.pt").exists()
+
+
+def test_custom_prior_example_runs():
+    import subprocess
+    import sys
+
+    script = DOCS.parent / "examples" / "custom_prior.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--epochs", "2", "--num-samples", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "log p(x)" in proc.stdout and "Trace_ELBO" in proc.stdout
+
+
 def test_readme_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (block,) = _python_blocks(DOCS.parent / "README.md")

@@ -20,6 +20,7 @@ from ppvae.models.priors.markov import (
 from ppvae.models.priors.mixture import MixtureOfGaussians
 from ppvae.models.priors.registry import (
     PRIORS,
+    canonical_spec,
     latent_shape_of,
     make_prior,
     parse_prior_args,
@@ -41,6 +42,7 @@ __all__ = [
     "StandardNormal",
     "StudentTPrior",
     "VampPrior",
+    "canonical_spec",
     "latent_shape_of",
     "make_prior",
     "parse_prior_args",

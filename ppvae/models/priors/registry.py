@@ -67,6 +67,21 @@ def parse_prior_args(items: Sequence[str]) -> dict[str, str]:
     return args
 
 
+def canonical_spec(spec: str) -> str:
+    """The spec with a file path made absolute, so a saved run finds the file from anywhere.
+
+    Example:
+        >>> canonical_spec("mixture")
+        'mixture'
+        >>> canonical_spec("my_prior.py:P").endswith("/my_prior.py:P")
+        True
+    """
+    where, sep, name = spec.rpartition(":")
+    if sep and where.endswith(".py"):
+        return f"{Path(where).resolve()}:{name}"
+    return spec
+
+
 def resolve_prior(spec: str) -> Callable:
     """The class or callable a prior spec names.
 
