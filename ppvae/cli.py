@@ -18,11 +18,13 @@ from typing import Any
 
 from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
+from ppvae.inference.kl_weight import ANNEALING
 from ppvae.inference.svi import ELBOS, FitConfig, TrainingDiverged
 from ppvae.models.build import ModelConfig
 from ppvae.models.likelihoods import LIKELIHOODS
 from ppvae.models.priors import PRIORS, parse_prior_args
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run
+from ppvae.sweep import SWEEP_FILES, beta_sweep
 
 # Flags that may change when a run is resumed; any other flag must match the saved run.
 RESUMABLE = {"epochs", "progress", "device", "out", "resume", "overwrite", "num_samples", "command"}
@@ -54,6 +56,42 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         f"({', '.join(RUN_FILES)}) and print the test metrics.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    _add_run_options(p)
+    _add_objective(p, sweep=False)
+    _add_evaluation(p)
+    r = p.add_argument_group("run folder")
+    r.add_argument("--out", default=None, help="run folder [default: runs/<data>]")
+    r.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    r.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    r.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    )
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="fit one run per beta and plot the rate-distortion curve",
+        description="Fit the same model once per --betas value (each an ordinary run folder "
+        "OUT/beta-<b>, reused or resumed when the sweep is run again), then write "
+        f"OUT/{SWEEP_FILES[0]} and OUT/{SWEEP_FILES[1]}: rate against distortion and the "
+        "importance-sampled test log p(x) against beta.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_run_options(p)
+    _add_objective(p, sweep=True)
+    _add_evaluation(p)
+    r = p.add_argument_group("sweep folder")
+    r.add_argument("--out", default=None, help="sweep folder [default: runs/<data>-beta-sweep]")
+    r.add_argument("--overwrite", action="store_true", help="refit every beta from scratch")
+    r.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    )
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -179,6 +217,9 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--seed", type=int, default=None, help="training seed [default: 0]")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... [default: cpu]")
+
+
+def _add_evaluation(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("evaluation")
     e.add_argument(
         "--num-samples",
@@ -187,14 +228,43 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="importance samples K per test example "
         f"[default: {_default(EvalConfig, 'num_samples')}]",
     )
-    r = p.add_argument_group("run folder")
-    r.add_argument("--out", default=None, help="run folder [default: runs/<data>]")
-    r.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+
+
+def _add_objective(p: argparse.ArgumentParser, sweep: bool) -> None:
+    o = p.add_argument_group("objective (beta-VAE, KL annealing, free bits)")
+    if sweep:
+        o.add_argument(
+            "--betas",
+            type=float,
+            nargs="+",
+            required=True,
+            help="the KL weights to fit, e.g. 0.25 0.5 1 2 4",
+        )
+    else:
+        o.add_argument(
+            "--beta",
+            type=float,
+            default=None,
+            help="weight of the KL term: the latent sites of model and guide are scaled by it "
+            "[default: 1, the ELBO]",
+        )
+    o.add_argument(
+        "--anneal",
+        choices=ANNEALING,
+        default=None,
+        help="KL annealing: linear warm-up from 0 to beta, or cyclical warm-ups [default: none]",
     )
-    r.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    r.add_argument(
-        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    o.add_argument(
+        "--anneal-steps",
+        type=int,
+        default=None,
+        help="warm-up length in training steps (the period for cyclical)",
+    )
+    o.add_argument(
+        "--free-bits",
+        type=float,
+        default=None,
+        help="floor in nats under each latent dimension's batch-mean KL [default: 0, off]",
     )
 
 
@@ -218,7 +288,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ppvae`` argument parser (one sub-command per job)."""
+    """The ``ppvae`` argument parser (one sub-command per job).
+
+    Example:
+        >>> sorted(build_parser()._actions[-1].choices)
+        ['evaluate', 'fit', 'sweep']
+    """
     parser = argparse.ArgumentParser(
         prog="ppvae",
         description="The autoencoder family as amortised variational inference in Pyro.",
@@ -229,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_fit(sub)
     _add_evaluate(sub)
+    _add_sweep(sub)
     return parser
 
 
@@ -290,6 +366,42 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    betas = args.betas
+    del args.betas
+    out = Path(args.out or f"runs/{Path(args.name or 'digits').stem}-beta-sweep")
+    config = _run_config(args)
+
+    def announce(beta: float, folder: Path) -> None:
+        print(f"ppvae sweep: beta {beta:g} -> {folder}", flush=True)
+
+    rows = beta_sweep(config, betas, out, overwrite=args.overwrite, on_run=announce)
+    print(format_sweep(rows))
+    print("\nfiles written:")
+    for name in SWEEP_FILES:
+        print(f"  {out / name}")
+    return 0
+
+
+def format_sweep(rows: Sequence[dict[str, Any]]) -> str:
+    """The table printed after ``sweep``: one line per β.
+
+    Example:
+        >>> row = {"beta": 2, "rate": 5.0, "distortion": 30.0, "elbo": -35.0,
+        ...        "log_likelihood": -33.0, "log_likelihood_se": 0.2, "active_units": 3}
+        >>> print(format_sweep([row]).splitlines()[1])
+              2     5.00      30.00     -35.00  -33.00 ± 0.20       3
+    """
+    lines = [f"{'beta':>7} {'rate':>8} {'distortion':>10} {'ELBO':>10} {'log p(x)':>15} {'AU':>7}"]
+    for r in rows:
+        ll = f"{r['log_likelihood']:.2f} ± {r['log_likelihood_se']:.2f}"
+        lines.append(
+            f"{r['beta']:>7g} {r['rate']:>8.2f} {r['distortion']:>10.2f} {r['elbo']:>10.2f} "
+            f"{ll:>15} {r['active_units']:>7}"
+        )
+    return "\n".join(lines)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(args.run, args.num_samples, args.seed, args.progress)
     print(format_metrics(metrics))
@@ -328,10 +440,15 @@ def format_metrics(m: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ppvae`` command; returns the exit code."""
+    """Entry point of the ``ppvae`` command; returns the exit code (2 for a user mistake).
+
+    Example:
+        >>> main(["evaluate", "/no/such/run", "--no-progress"])
+        2
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = {"fit": _cmd_fit, "evaluate": _cmd_evaluate}[args.command]
+    command = {"fit": _cmd_fit, "evaluate": _cmd_evaluate, "sweep": _cmd_sweep}[args.command]
     try:
         return command(args)
     except UserInputError as err:

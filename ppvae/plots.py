@@ -116,7 +116,8 @@ def save_reconstructions(
 
 
 def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
-    """Save the training and validation ELBO per epoch as a line plot.
+    """Save the training and validation ELBO per epoch as a line plot (the training
+    objective instead of the training ELBO where β, annealing or free bits changed it).
 
     Example:
         >>> import tempfile, pathlib
@@ -126,10 +127,55 @@ def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
     """
     epochs = [row["epoch"] for row in history]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [row["train_elbo"] for row in history], label="train ELBO")
+    train = [row["train_elbo"] for row in history]
+    if any(math.isnan(v) for v in train):
+        train = [row.get("train_objective", math.nan) for row in history]
+        ax.plot(epochs, train, label="train objective (β-weighted)")
+    else:
+        ax.plot(epochs, train, label="train ELBO")
     ax.plot(epochs, [row["val_elbo"] for row in history], label="validation ELBO")
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per example")
     ax.legend()
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def save_rate_distortion(rows: Sequence[dict], path: str | os.PathLike) -> None:
+    """Save a β sweep: rate against distortion (each point labelled with its β), and the
+    importance-sampled log p(x) (± one standard error) and ELBO against β.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "rd.png"
+        >>> rows = [{"beta": b, "rate": 10 / b, "distortion": 20 + b, "elbo": -30 - b,
+        ...          "log_likelihood": -28 - b, "log_likelihood_se": 0.2} for b in (0.5, 1, 2)]
+        >>> save_rate_distortion(rows, p); p.exists()
+        True
+    """
+    beta = [row["beta"] for row in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot([r["distortion"] for r in rows], [r["rate"] for r in rows], "o-")
+    for row in rows:
+        left.annotate(f"β={row['beta']:g}", (row["distortion"], row["rate"]), fontsize=8)
+    left.set_xlabel("distortion  −E log p(x|z)  (nats)")
+    left.set_ylabel("rate  KL(q(z|x) ‖ p(z))  (nats)")
+    left.set_title("rate-distortion (test set)")
+    right.errorbar(
+        beta,
+        [r["log_likelihood"] for r in rows],
+        yerr=[r["log_likelihood_se"] for r in rows],
+        fmt="o-",
+        capsize=3,
+        label="log p(x), importance-sampled",
+    )
+    right.plot(beta, [r["elbo"] for r in rows], "s--", label="ELBO")
+    if min(beta) > 0:
+        right.set_xscale("log")
+    right.set_xlabel("β")
+    right.set_ylabel("nats per example")
+    right.set_title("test log-likelihood against β")
+    right.legend()
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
     _save(fig, path)

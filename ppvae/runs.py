@@ -28,13 +28,21 @@ from ppvae.data import Data, DataConfig, load_data, resolve_binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import load_checkpoint, load_weights
 from ppvae.inference.evaluate import evaluate
-from ppvae.inference.svi import FitConfig, FitResult, check_data, check_device, fit
+from ppvae.inference.svi import (
+    FitConfig,
+    FitResult,
+    check_data,
+    check_device,
+    check_objective,
+    fit,
+)
 from ppvae.io import read_json, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.likelihoods import likelihood_class
 from ppvae.models.priors import canonical_spec, resolve_prior
 from ppvae.models.vae import VAE
 from ppvae.seeding import seeded
+from ppvae.traversals import latent_traversals
 
 RUN_FILES = (
     "config.json",
@@ -44,6 +52,7 @@ RUN_FILES = (
     "samples.png",
     "reconstructions.png",
     "elbo.png",
+    "traversals.png",
 )
 
 
@@ -135,6 +144,7 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
     torch.manual_seed(config.fit.seed)  # the initial weights are part of the seeded run
     vae = build_vae(model_config)
     check_data(vae, data)
+    check_objective(vae, data, config.fit)
     return config, data, vae
 
 
@@ -309,3 +319,8 @@ def _pictures(vae: VAE, data: Data, out: Path) -> None:
     x_hat = vae.reconstruct(x, y).cpu()
     x = x.cpu()
     plots.save_reconstructions(x, x_hat, data.x_shape, out / "reconstructions.png")
+    x, y = data.split("test")
+    x, y = x[:1000].to(device), None if y is None else y[:1000].to(device)
+    images, chosen = latent_traversals(vae, x, y, dims=10, steps=11)
+    title = f"latent traversals: rows sweep z[{', '.join(map(str, chosen))}] (most active first)"
+    plots.save_grid(images.cpu(), data.x_shape, out / "traversals.png", title, ncol=11)

@@ -49,7 +49,14 @@ def test_auto_elbo_uses_analytic_kl_only_where_it_exists(digits):
 
 
 @pytest.mark.parametrize(
-    "extra", [{}, {"num_particles": 2}, {"patience": 1, "lr": 0.03}, {"elbo": "trace"}]
+    "extra",
+    [
+        {},
+        {"num_particles": 2},
+        {"patience": 1, "lr": 0.03},
+        {"elbo": "trace"},
+        {"beta": 2.0, "anneal": "cyclical", "anneal_steps": 30, "free_bits": 0.5},
+    ],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, tmp_path, extra):
     config = FitConfig(epochs=4, batch_size=64, progress=False, seed=3, **extra)

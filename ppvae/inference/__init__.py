@@ -11,12 +11,17 @@ from ppvae.inference.evaluate import (
     mean_and_se,
     pointwise,
 )
-from ppvae.inference.svi import FitConfig, FitResult, TrainingDiverged, fit
+from ppvae.inference.free_bits import FreeBitsELBO
+from ppvae.inference.kl_weight import KLSchedule, LatentScale
+from ppvae.inference.svi import FitConfig, FitResult, TrainingDiverged, fit, validation_terms
 
 __all__ = [
     "AnalyticKL_ELBO",
     "FitConfig",
     "FitResult",
+    "FreeBitsELBO",
+    "KLSchedule",
+    "LatentScale",
     "Metrics",
     "Pointwise",
     "TrainingDiverged",
@@ -29,4 +34,5 @@ __all__ = [
     "make_elbo",
     "mean_and_se",
     "pointwise",
+    "validation_terms",
 ]

@@ -5,6 +5,11 @@ the encoder tightens q(z|x) towards the posterior (E-step) and, with respect to 
 decoder and prior, raises the bound on log p(x) (M-step).  The ELBO is Pyro's
 ``Trace_ELBO``, or ``TraceMeanField_ELBO`` (analytic KL) when every latent site has a
 closed-form KL; the optimiser is torch's Adam over the module's parameters.
+
+A beta-VAE, KL annealing and free bits change only the objective, never the program: the
+latent sites of model and guide are scaled by the step's β (:mod:`ppvae.inference.kl_weight`)
+and free bits floor each dimension's KL (:mod:`ppvae.inference.free_bits`).  The validation
+columns of the history are always the plain ELBO and its two terms.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from ppvae.inference.checkpoint import (
     set_rng_state,
 )
 from ppvae.inference.elbo import ELBOS, make_elbo
+from ppvae.inference.evaluate import pointwise
+from ppvae.inference.free_bits import FreeBitsELBO, check_free_bits
+from ppvae.inference.kl_weight import KLSchedule, LatentScale, check_schedule, scaled
 
 
 class TrainingDiverged(RuntimeError):
@@ -60,6 +68,10 @@ class FitConfig:
     seed: int = 0  # seeds the batch order, dynamic binarisation and Pyro's sampling
     device: str = "cpu"
     progress: bool = True
+    beta: float = 1.0  # weight of the KL term (of the latent sites in model and guide)
+    anneal: str = "none"  # none | linear (warm-up) | cyclical
+    anneal_steps: int = 0  # warm-up length in steps (the period for cyclical)
+    free_bits: float = 0.0  # floor in nats under each latent dimension's batch-mean KL
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -73,10 +85,29 @@ class FitConfig:
             (self.elbo in ELBOS, f"unknown elbo {self.elbo!r}; choose one of {', '.join(ELBOS)}"),
             (self.clip_norm is None or self.clip_norm > 0, "clip_norm must be positive"),
             (self.patience is None or self.patience >= 1, "patience must be >= 1"),
+            (
+                math.isfinite(self.free_bits) and self.free_bits >= 0,
+                f"free_bits must be a finite number >= 0, got {self.free_bits}",
+            ),
+            (
+                self.free_bits == 0 or self.elbo != "trace",
+                "free bits use the analytic KL; they cannot be combined with elbo='trace'",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise UserInputError(message)
+        check_schedule(self.beta, self.anneal, self.anneal_steps)
+
+    @property
+    def schedule(self) -> KLSchedule:
+        """β at every step, from ``beta``, ``anneal`` and ``anneal_steps``."""
+        return KLSchedule(self.beta, self.anneal, self.anneal_steps)
+
+    @property
+    def is_elbo(self) -> bool:
+        """Whether the training objective is the ELBO itself (β = 1, no annealing or free bits)."""
+        return self.schedule.constant and self.free_bits == 0
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -88,8 +119,11 @@ class FitResult:
     """What :func:`fit` returns: losses and per-epoch ELBOs, all in nats per data point.
 
     Attributes:
-        losses: the training loss (negative ELBO estimate) of every step.
-        history: one dict per epoch: ``epoch``, ``train_elbo``, ``val_elbo``, ``seconds``.
+        losses: the training loss (the negative objective) of every step.
+        history: one dict per epoch: ``epoch``, ``train_elbo`` (NaN when the objective is
+            not the ELBO: β ≠ 1, annealing or free bits), ``train_objective``, ``val_elbo``,
+            ``val_rate`` (KL), ``val_distortion`` (−E log p(x|z)), ``kl_weight`` (β at the
+            epoch's last step), ``free_bits`` and ``seconds``.
         seconds: training time over all epochs (resumed runs included).
         elbo: the name of the Pyro ELBO used.
         best_epoch: the epoch with the highest validation ELBO.
@@ -182,7 +216,7 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
     torch.manual_seed(config.seed)
     first_x, first_y = _first_batch(data, config, device)
     check_data(vae, data)
-    elbo = make_elbo(config.elbo, vae.model, vae.guide, (first_x, first_y), config.num_particles)
+    elbo = _training_elbo(vae, config, (first_x, first_y))
     optimizer = _adam(vae, config.lr, device)
     state = _TrainState(result=FitResult(elbo=type(elbo).__name__))
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -191,8 +225,14 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
         state.restore(ckpt, vae, optimizer, generator, str(checkpoint))
     steps = max(0, config.epochs - state.epoch) * _steps_per_epoch(data, config.batch_size)
     bar = tqdm(total=steps, disable=not config.progress, unit="step", dynamic_ncols=True)
+    loss_fn = _objective(vae, config, elbo)
     while state.epoch < config.epochs and not state.result.stopped_early:
-        row = _train_epoch(vae, data, config, elbo, optimizer, generator, state, bar, device)
+        start = time.perf_counter()
+        row = _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar)
+        row.update(validation_terms(vae, data, config.batch_size, config.seed))
+        row["kl_weight"] = config.schedule.weight(len(state.result.losses) - 1)
+        row["free_bits"] = config.free_bits
+        row["seconds"] = time.perf_counter() - start
         state.end_epoch(row, vae, config.patience)
         if checkpoint is not None:
             save_checkpoint(checkpoint, state.to_checkpoint(vae, optimizer, generator, config))
@@ -279,8 +319,33 @@ def _check_same_settings(saved: dict, config: FitConfig, source: str) -> None:
         )
 
 
-def _train_epoch(vae, data, config, elbo, optimizer, generator, state, bar, device) -> dict:
-    start = time.perf_counter()
+def _training_elbo(vae: nn.Module, config: FitConfig, first: tuple) -> ELBO:
+    """Pyro's ELBO for ``config.elbo``, or the free-bits objective when asked for."""
+    elbo = make_elbo(config.elbo, vae.model, vae.guide, first, config.num_particles)
+    if config.free_bits == 0:
+        return elbo
+    check_free_bits(vae.model, vae.guide, *first)
+    kwargs = {k: getattr(elbo, k) for k in ("num_particles", "vectorize_particles")}
+    return FreeBitsELBO(config.free_bits, max_plate_nesting=elbo.max_plate_nesting, **kwargs)
+
+
+def _objective(vae: nn.Module, config: FitConfig, elbo: ELBO) -> Callable:
+    """``loss(x, y, step)``: the ELBO's differentiable loss with step ``step``'s β applied
+    to the latent sites of model and guide (the plain model and guide when β is always 1)."""
+    schedule, scale = config.schedule, LatentScale()
+    model, guide = vae.model, vae.guide
+    if not schedule.constant:
+        model, guide = scaled(model, scale), scaled(guide, scale)
+
+    def loss(x: torch.Tensor, y: torch.Tensor | None, step: int) -> torch.Tensor:
+        scale.weight = schedule.weight(step)
+        return elbo.differentiable_loss(model, guide, x, y)
+
+    return loss
+
+
+def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -> dict:
+    device = torch.device(config.device)
     vae.train()
     total, count = 0.0, 0
     params = [p for p in vae.parameters() if p.requires_grad]
@@ -289,7 +354,7 @@ def _train_epoch(vae, data, config, elbo, optimizer, generator, state, bar, devi
         # The very first step runs with Pyro's validation on, to catch shape and support
         # errors; later steps skip those checks for speed.
         with pyro.validation_enabled(state.epoch == 0 and step == 0):
-            loss = elbo.differentiable_loss(vae.model, vae.guide, x, y)
+            loss = loss_fn(x, y, len(state.result.losses))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = loss.item()
@@ -304,28 +369,37 @@ def _train_epoch(vae, data, config, elbo, optimizer, generator, state, bar, devi
         total, count = total + value, count + x.shape[0]
         bar.update(1)
         bar.set_postfix(epoch=state.epoch + 1, elbo=f"{-value / x.shape[0]:.2f}", refresh=False)
+    objective = -total / count
     return {
         "epoch": state.epoch + 1,
-        "train_elbo": -total / count,
-        "val_elbo": validation_elbo(vae, data, elbo, config.batch_size, device),
-        "seconds": time.perf_counter() - start,
+        "train_elbo": objective if config.is_elbo else math.nan,
+        "train_objective": objective,
     }
 
 
-@torch.no_grad()
-def validation_elbo(vae: nn.Module, data: Data, elbo: ELBO, batch_size: int, device) -> float:
-    """Mean ELBO per data point on the validation split (no parameter changes).
+def validation_terms(vae: nn.Module, data: Data, batch_size: int, seed: int = 0) -> dict:
+    """Mean ELBO, rate (KL) and distortion (−E log p(x|z)) per point on the validation split.
 
-    Pyro's validation checks are off here: they ran on the first training step.
+    Always the plain ELBO, whatever β, annealing or free bits training used; one seeded
+    sample per point (analytic KL where there is one), so epochs are compared on the same
+    noise.  No parameter changes.
+
+    Example:
+        >>> from ppvae.data import load_data, DataConfig
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> data = load_data(DataConfig(name="digits", binarize="dynamic"))
+        >>> vae = build_vae(ModelConfig(x_shape=data.x_shape, latent_dim=2, hidden=(8,)))
+        >>> v = validation_terms(vae, data, 128)
+        >>> abs(v["val_elbo"] + v["val_rate"] + v["val_distortion"]) < 1e-6
+        True
     """
-    vae.eval()
-    total = 0.0
-    with pyro.validation_enabled(False):
-        for x, y in data.batches("val", batch_size, shuffle=False):
-            y = None if y is None else y.to(device)
-            total += -elbo.loss(vae.model, vae.guide, x.to(device), y)
-    vae.train()
-    return total / len(data.x_val)
+    x, y = data.split("val")
+    points = pointwise(vae, x, y, 1, batch_size=batch_size, seed=seed)
+    return {
+        "val_elbo": points.elbo.double().mean().item(),
+        "val_rate": points.kl.double().mean().item(),
+        "val_distortion": points.reconstruction.double().mean().item(),
+    }
 
 
 def _check_finite(loss: float, grad_norm: float, epoch: int, step: int, config: FitConfig) -> None:
@@ -391,6 +465,21 @@ binarise grey levels (--binarize dynamic or static) or choose --likelihood conti
     likelihood.check_data(data.x_test)
 
 
+def check_objective(vae: nn.Module, data: Data, config: FitConfig) -> None:
+    """Check, before any training or file writing, that ``config``'s objective applies to
+    ``vae`` (free bits need a closed-form KL per latent dimension).
+
+    Example:
+        >>> from ppvae.data import load_data, DataConfig
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(1, 8, 8), latent_dim=2, hidden=(8,)))
+        >>> check_objective(vae, load_data(DataConfig(name="digits")), FitConfig(free_bits=0.5))
+    """
+    if config.free_bits > 0:
+        with torch.no_grad():
+            check_free_bits(vae.model, vae.guide, *_first_batch(data, config, "cpu"))
+
+
 def _steps_per_epoch(data: Data, batch_size: int) -> int:
     return math.ceil(len(data.x_train) / batch_size)
 
@@ -401,7 +490,11 @@ def _worth_a_line(epoch: int, epochs: int) -> bool:
 
 
 def _format_row(row: dict[str, float], epochs: int) -> str:
+    if math.isnan(row["train_elbo"]):
+        train = f"train objective {row['train_objective']:9.3f} (β {row['kl_weight']:.3g})"
+    else:
+        train = f"train ELBO {row['train_elbo']:9.3f}"
     return (
-        f"epoch {row['epoch']:>3}/{epochs}  train ELBO {row['train_elbo']:9.3f}  "
-        f"val ELBO {row['val_elbo']:9.3f}  {row['seconds']:6.1f}s"
+        f"epoch {row['epoch']:>3}/{epochs}  {train}  val ELBO {row['val_elbo']:9.3f}  "
+        f"KL {row['val_rate']:7.2f}  {row['seconds']:6.1f}s"
     )

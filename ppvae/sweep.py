@@ -1,0 +1,115 @@
+"""A β sweep: one run per β, then the rate-distortion curve and log p(x) against β.
+
+Each β is an ordinary run folder ``OUT/beta-<β>``, so an interrupted sweep loses nothing:
+finished runs are reused, a run with a checkpoint and no metrics is resumed, and the rest
+are fitted.  ``OUT/sweep.csv`` and ``OUT/rate_distortion.png`` are rewritten at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ppvae import plots
+from ppvae.errors import UserInputError
+from ppvae.inference.kl_weight import check_schedule
+from ppvae.io import read_json, write_csv
+from ppvae.runs import RunConfig, fit_run
+
+SWEEP_FILES = ("sweep.csv", "rate_distortion.png")
+# Settings a finished run may differ in and still be reused by a sweep.
+MAY_DIFFER = ("progress", "device")
+MODEL_KEYS = ("latent_dim", "hidden", "likelihood", "activation", "prior_args")
+
+
+def beta_sweep(
+    config: RunConfig,
+    betas: Sequence[float],
+    out: str | Path,
+    overwrite: bool = False,
+    on_run: Callable[[float, Path], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Fit ``config`` once per β in ``betas`` and write the sweep's CSV and PNG in ``out``.
+
+    Returns one row per β: ``beta``, ``rate`` (test KL), ``distortion`` (test
+    −E log p(x|z)), ``elbo``, ``log_likelihood`` and its ``log_likelihood_se``,
+    ``active_units``, ``run`` (the folder), all in nats per example.
+
+    Example:
+        >>> import tempfile
+        >>> from ppvae.data import DataConfig
+        >>> from ppvae.models import ModelConfig
+        >>> from ppvae.inference import FitConfig
+        >>> from ppvae.runs import EvalConfig
+        >>> config = RunConfig(DataConfig(name="digits"), ModelConfig(latent_dim=2, hidden=(16,)),
+        ...                    FitConfig(epochs=1, progress=False), EvalConfig(num_samples=5))
+        >>> rows = beta_sweep(config, [0.5, 2.0], tempfile.mkdtemp())
+        >>> [row["beta"] for row in rows], rows[0]["rate"] > 0
+        ([0.5, 2.0], True)
+    """
+    betas = _check_betas(betas, config)
+    out = Path(out)
+    rows = []
+    for beta in betas:
+        folder = out / f"beta-{beta:g}"
+        if on_run is not None:
+            on_run(beta, folder)
+        run_config = replace(config, fit=replace(config.fit, beta=beta))
+        metrics = _run_or_reuse(run_config, folder, overwrite)
+        rows.append(_row(beta, metrics, folder))
+    write_csv(out / "sweep.csv", rows)
+    plots.save_rate_distortion(rows, out / "rate_distortion.png")
+    return rows
+
+
+def _check_betas(betas: Sequence[float], config: RunConfig) -> list[float]:
+    if not betas:
+        raise UserInputError("give at least one beta")
+    for beta in betas:
+        check_schedule(beta, config.fit.anneal, config.fit.anneal_steps)
+    if len({f"{b:g}" for b in betas}) != len(betas):
+        raise UserInputError(f"the betas repeat a value: {list(betas)}")
+    return sorted(betas)
+
+
+def _run_or_reuse(config: RunConfig, folder: Path, overwrite: bool) -> dict[str, Any]:
+    if overwrite or not (folder / "config.json").is_file():
+        return fit_run(config, folder, overwrite=overwrite)
+    saved = read_json(folder / "config.json")
+    differs = _differences(saved.get("fit", {}), config.fit.to_dict())
+    differs += _differences(saved.get("eval", {}), vars(config.eval))
+    model = {k: getattr(config.model, k) for k in MODEL_KEYS}
+    differs += _differences(saved.get("model", {}), {**model, "hidden": list(model["hidden"])})
+    differs += _differences(saved.get("data", {}), {"name": config.data.name})
+    if differs:
+        raise UserInputError(
+            f"{folder} holds a run with other settings ({', '.join(differs)}); "
+            "pass --overwrite or choose another --out"
+        )
+    if (folder / "metrics.json").is_file():
+        return read_json(folder / "metrics.json")
+    return fit_run(config, folder, resume=True)  # interrupted: continue from the checkpoint
+
+
+def _differences(saved: dict, now: dict) -> list[str]:
+    return [
+        f"{key}={saved[key]!r} (now {value!r})"
+        for key, value in now.items()
+        if key not in MAY_DIFFER and key in saved and saved[key] != value
+    ]
+
+
+def _row(beta: float, metrics: dict[str, Any], folder: Path) -> dict[str, Any]:
+    return {
+        "beta": beta,
+        "rate": metrics["kl"],
+        "distortion": metrics["reconstruction"],
+        "elbo": metrics["test_elbo"],
+        "log_likelihood": metrics["test_log_likelihood"],
+        "log_likelihood_se": metrics["test_log_likelihood_se"],
+        "num_samples": metrics["num_samples"],
+        "active_units": metrics["active_units"],
+        "run": str(folder),
+    }
