@@ -46,6 +46,40 @@ def read_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     return _check_x(path, x), _check_y(path, y, len(x))
 
 
+def read_context(path: str | Path, n: int) -> np.ndarray:
+    """Read the context array ``c`` of a ``.npz`` file as float32 of shape (n, C).
+
+    A context is any per-example tensor the model conditions on (attributes, a class
+    embedding, a masked image): extra dimensions are flattened.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.npz"
+        >>> np.savez(p, x=np.zeros((4, 3)), c=np.ones((4, 2, 2)))
+        >>> read_context(p, 4).shape
+        (4, 4)
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise UserInputError(
+            f"--context array reads the array 'c' of a .npz data file; {path.name} is not one"
+        )
+    with np.load(path, allow_pickle=False) as archive:
+        if "c" not in archive:
+            raise UserInputError(
+                f"{path}: --context array needs an array named 'c' (found {list(archive.keys())})"
+            )
+        c = archive["c"]
+    if c.dtype.kind not in "biuf" or len(c) != n or c.ndim < 2 or c[0].size == 0:
+        raise UserInputError(
+            f"{path}: the context 'c' must be numeric of shape ({n}, C), found {c.shape} {c.dtype}"
+        )
+    c = c.reshape(n, -1).astype(np.float32)
+    if not np.isfinite(c).all():
+        raise UserInputError(f"{path}: the context 'c' holds NaN or infinite values")
+    return c
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     with np.load(path, allow_pickle=False) as archive:
         keys = list(archive.keys())

@@ -120,8 +120,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--context",
         choices=CONTEXTS,
         default=None,
-        help="what the model is given as context y: none, or one-hot labels "
-        "[default: none; labels for the conditional prior]",
+        help="what the model is given as context y: none, one-hot labels, or array (the "
+        "per-example array 'c' of a .npz data file) [default: none; labels for the "
+        "conditional prior]",
     )
     d.add_argument(
         "--split-seed",
@@ -176,6 +177,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="KEY=VALUE",
         help="an argument of the prior's constructor, e.g. components=50 (repeatable)",
+    )
+    m.add_argument(
+        "--condition-networks",
+        action="store_true",
+        default=None,
+        help="a conditional VAE: the encoder q(z|x,y) and decoder p(x|z,y) also see the "
+        "context y (needs --context, or a conditional prior)",
     )
     m.add_argument(
         "--activation",
@@ -287,12 +295,35 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
 
 
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="draw a grid of samples from a trained run (one row per class if conditional)",
+        description="Draw samples from the model in RUN and save them as a PNG grid: one row "
+        "per class for a model conditioned on labels, one row per test context for a context "
+        "array, otherwise ROWS rows of unconditional samples.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run", help="run folder written by `ppvae fit`")
+    p.add_argument("--per-row", type=_positive_int, default=10, help="samples per row")
+    p.add_argument(
+        "--rows", type=_positive_int, default=None, help="rows [default: classes, or 10]"
+    )
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="draw x from p(x|z) instead of showing its mean",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    p.add_argument("--out", default=None, help="PNG file [default: RUN/generated.png]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ppvae`` argument parser (one sub-command per job).
 
     Example:
         >>> sorted(build_parser()._actions[-1].choices)
-        ['evaluate', 'fit', 'sweep']
+        ['evaluate', 'fit', 'generate', 'sweep']
     """
     parser = argparse.ArgumentParser(
         prog="ppvae",
@@ -305,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(sub)
     _add_evaluate(sub)
     _add_sweep(sub)
+    _add_generate(sub)
     return parser
 
 
@@ -402,6 +434,14 @@ def format_sweep(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from ppvae.generate import generate_grid
+
+    path = generate_grid(args.run, args.out, args.per_row, args.rows, not args.sample, args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(args.run, args.num_samples, args.seed, args.progress)
     print(format_metrics(metrics))
@@ -448,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = {"fit": _cmd_fit, "evaluate": _cmd_evaluate, "sweep": _cmd_sweep}[args.command]
+    commands = {"fit": _cmd_fit, "evaluate": _cmd_evaluate, "sweep": _cmd_sweep}
+    command = {**commands, "generate": _cmd_generate}[args.command]
     try:
         return command(args)
     except UserInputError as err:

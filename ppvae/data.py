@@ -23,7 +23,7 @@ from ppvae.errors import UserInputError
 from ppvae.idx import read_idx
 
 BINARIZE = ("auto", "dynamic", "static", "none")
-CONTEXTS = ("none", "labels")
+CONTEXTS = ("none", "labels", "array")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_DATA_ROOT = Path(os.environ.get("PPVAE_DATA", Path.home() / ".cache" / "ppvae"))
 _TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -51,7 +51,7 @@ class DataConfig:
     split_seed: int = 0  # fixes the train/validation(/test) split
     binarization_seed: int = 0  # fixes the one-off binarisation of validation and test sets
     val_size: int | None = None  # None: 5000 for (fashion-)mnist, 10% otherwise
-    context: str = "none"  # none | labels: what batches carry as the model's context y
+    context: str = "none"  # none | labels | array (a .npz's 'c'): the model's context y
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -76,7 +76,8 @@ class Data:
     ``x_*`` have shape (N, *x_shape); ``y_*`` are int64 labels or ``None``.  When
     ``binarize == "dynamic"``, ``x_train`` holds grey levels and :meth:`batches` draws a
     fresh binarisation per batch; every other split is final.  ``context`` says what a
-    model is given as its context y: nothing (``none``) or one-hot labels (``labels``).
+    model is given as its context y: nothing (``none``), one-hot labels (``labels``) or the
+    user's per-example array ``c`` of a ``.npz`` file (``array``, in ``c_*``).
     """
 
     name: str
@@ -89,6 +90,9 @@ class Data:
     binarize: str
     binarization_seed: int
     context: str = "none"
+    c_train: torch.Tensor | None = None  # a user context array (context == "array")
+    c_val: torch.Tensor | None = None
+    c_test: torch.Tensor | None = None
 
     @property
     def x_shape(self) -> tuple[int, ...]:
@@ -105,6 +109,8 @@ class Data:
     @property
     def context_dim(self) -> int:
         """Size of the context y the batches carry (0: none)."""
+        if self.context == "array" and self.c_train is not None:
+            return int(self.c_train.shape[1])
         return (self.num_classes or 0) if self.context == "labels" else 0
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -115,6 +121,8 @@ class Data:
         x, labels = getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
         if self.context == "none":
             return x, None
+        if self.context == "array":
+            return x, getattr(self, f"c_{name}")
         if labels is None:
             raise UserInputError(f"{self.name} has no labels to use as context")
         return x, torch.nn.functional.one_hot(labels, self.num_classes).to(x.dtype)
@@ -226,6 +234,11 @@ def load_data(config: DataConfig, binary_likelihood: bool = True) -> Data:
         binarization_seed=config.binarization_seed,
         context=config.context,
     )
+    if config.context == "array":
+        from ppvae.arrays import read_context
+
+        c = torch.as_tensor(read_context(config.name, len(x)))
+        data.c_train, data.c_val, data.c_test = c[train_idx], c[val_idx], c[test_idx]
     if config.context == "labels" and data.y_train is None:
         raise UserInputError(f"{config.name} has no labels to use as context (--context labels)")
     if mode != "none":

@@ -79,7 +79,7 @@ def save_grid(
     images = as_images(x, x_shape)
     if images is None:
         fig, ax = plt.subplots(figsize=(8, 0.3 * min(len(x), 40) + 1))
-        ax.imshow(x.reshape(len(x), -1)[:40], aspect="auto", cmap="viridis")
+        ax.imshow(x.reshape(len(x), -1)[:40].numpy(), aspect="auto", cmap="viridis")
         ax.set_xlabel("dimension")
         ax.set_ylabel("example")
     else:

@@ -224,17 +224,11 @@ def evaluate_run(
         20
     """
     run = Path(run)
-    if not (run / "config.json").is_file():
-        raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
-    config = RunConfig.from_dict(read_json(run / "config.json"), str(run / "config.json"))
+    config, data, vae, ckpt = load_run(run)
     if num_samples is not None:
         config.eval.num_samples = num_samples
     if seed is not None:
         config.eval.seed = seed
-    config, data, vae = prepare(config)
-    ckpt = load_checkpoint(run / "checkpoint.pt")
-    load_weights(vae, final_weights(ckpt), str(run / "checkpoint.pt"))
-    vae.to(check_device(config.fit.device))
     previous = read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
     result = FitResult(
         history=list(ckpt.get("history", [])),
@@ -245,6 +239,31 @@ def evaluate_run(
     metrics = {**previous, **_test_metrics(vae, data, config, result)}
     write_json(run / "metrics.json", metrics)
     return metrics
+
+
+def load_run(run: str | Path) -> tuple[RunConfig, Data, VAE, dict[str, Any]]:
+    """The configuration, data, trained model (the weights :func:`final_weights` picks) and
+    checkpoint of a run folder.
+
+    Example:
+        >>> import tempfile
+        >>> run = tempfile.mkdtemp()
+        >>> config = RunConfig(model=ModelConfig(latent_dim=2, hidden=(16,)),
+        ...                    fit=FitConfig(epochs=1, progress=False),
+        ...                    eval=EvalConfig(num_samples=5))
+        >>> _ = fit_run(config, run)
+        >>> load_run(run)[2].generate(3).shape
+        torch.Size([3, 1, 8, 8])
+    """
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
+    config = RunConfig.from_dict(read_json(run / "config.json"), str(run / "config.json"))
+    config, data, vae = prepare(config)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    load_weights(vae, final_weights(ckpt), str(run / "checkpoint.pt"))
+    vae.to(check_device(config.fit.device))
+    return config, data, vae, ckpt
 
 
 def final_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -55,6 +55,31 @@ def test_beta_vae_page_runs(tmp_path, monkeypatch):
     assert namespace["weights"] == [0.45, 0.95, 1.45]
 
 
+def test_cvae_page_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in _python_blocks(DOCS / "cvae.md"):
+        exec(compile(block, "cvae.md", "exec"), namespace)
+    assert namespace["sevens"].shape == (8, 1, 8, 8)
+    assert namespace["metrics"].log_likelihood > namespace["metrics"].elbo
+
+
+def test_cvae_example_runs(tmp_path):
+    import subprocess
+    import sys
+
+    script = DOCS.parent / "examples" / "cvae.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--epochs", "2", "--num-samples", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "log p(x|y)" in proc.stdout and (tmp_path / "cvae_samples.png").exists()
+
+
 def test_beta_vae_example_runs():
     import subprocess
     import sys

@@ -40,8 +40,8 @@ class ModelConfig:
             raise UserInputError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if any(h < 1 for h in self.hidden) or any(s < 1 for s in self.x_shape):
             raise UserInputError(f"hidden widths and x_shape must be positive: {self}")
-        if self.context_dim < 0 or (self.condition_networks and self.context_dim == 0):
-            raise UserInputError("conditioning the networks needs a context (context_dim >= 1)")
+        if self.context_dim < 0:
+            raise UserInputError(f"context_dim must be >= 0, got {self.context_dim}")
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -63,6 +63,11 @@ def build_vae(config: ModelConfig) -> VAE:
         >>> vae.encode(torch.zeros(2, 64)).event_shape
         torch.Size([5, 3])
     """
+    if config.condition_networks and config.context_dim == 0:
+        raise UserInputError(
+            "conditioning the networks needs a context y: --context labels (one-hot classes) "
+            "or --context array (a .npz's 'c')"
+        )
     context = torch.eye(config.context_dim)[:2] if config.context_dim else None
     prior = make_prior(
         config.prior,

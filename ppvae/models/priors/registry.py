@@ -139,8 +139,8 @@ def make_prior(spec: str, args: dict[str, Any] | None = None, **known: Any) -> C
 
 def latent_shape_of(prior: Callable, latent_dim: int, context: torch.Tensor | None) -> tuple:
     """Call ``prior`` and check what it returns: a Distribution with an empty batch shape
-    (or the context's batch) and a last event dimension of ``latent_dim``; returns its
-    event shape.
+    (or, given a context, the context's batch) and a last event dimension of
+    ``latent_dim``; returns its event shape.
 
     Example:
         >>> latent_shape_of(make_prior("markov", {"steps": "4"}, latent_dim=3), 3, None)
@@ -156,8 +156,9 @@ def latent_shape_of(prior: Callable, latent_dim: int, context: torch.Tensor | No
     if not isinstance(probe, Distribution):
         raise UserInputError(f"the prior returned {type(probe).__name__}, not a Distribution")
     batch = tuple(probe.batch_shape)
+    # an unconditional prior may ignore a context (batch ()), a conditional one follows it
     expected_batch = () if context is None else tuple(context.shape[:1])
-    if batch != expected_batch:
+    if batch not in ((), expected_batch):
         raise UserInputError(
             f"the prior's distribution has batch shape {batch} (expected {expected_batch}): "
             "declare the latent dimensions as event dimensions, e.g. .to_event(1)"
