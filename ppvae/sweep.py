@@ -7,6 +7,7 @@ are fitted.  ``OUT/sweep.csv`` and ``OUT/rate_distortion.png`` are rewritten at 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,12 +17,11 @@ from ppvae import plots
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import check_schedule
 from ppvae.io import read_json, write_csv
-from ppvae.runs import RunConfig, fit_run
+from ppvae.runs import RUN_FILES, RunConfig, fit_run, prepare
 
 SWEEP_FILES = ("sweep.csv", "rate_distortion.png")
 # Settings a finished run may differ in and still be reused by a sweep.
-MAY_DIFFER = ("progress", "device")
-MODEL_KEYS = ("latent_dim", "hidden", "likelihood", "activation", "prior_args")
+MAY_DIFFER = ("progress", "device", "download", "data_dir")
 
 
 def beta_sweep(
@@ -51,6 +51,8 @@ def beta_sweep(
     """
     betas = _check_betas(betas, config)
     out = Path(out)
+    if not overwrite:
+        _check_existing(config, betas, out)  # every folder, before anything is fitted
     rows = []
     for beta in betas:
         folder = out / f"beta-{beta:g}"
@@ -74,31 +76,51 @@ def _check_betas(betas: Sequence[float], config: RunConfig) -> list[float]:
     return sorted(betas)
 
 
+def _check_existing(config: RunConfig, betas: list[float], out: Path) -> None:
+    """Refuse a sweep folder whose runs were made with other settings (any resolved data,
+    model, training or evaluation setting other than β, progress and device)."""
+    resolved = None
+    for beta in betas:
+        folder = out / f"beta-{beta:g}"
+        if not (folder / "config.json").is_file():
+            if any((folder / name).exists() for name in RUN_FILES):
+                raise UserInputError(
+                    f"{folder} holds part of a run but no config.json; pass --overwrite"
+                )
+            continue
+        if resolved is None:
+            resolved = prepare(config)[0].to_dict()
+        saved = read_json(folder / "config.json")
+        differs = []
+        for section in ("data", "model", "fit", "eval"):
+            now = {**resolved[section], "beta": beta} if section == "fit" else resolved[section]
+            differs += _differences(saved.get(section, {}), now, section)
+        if differs:
+            raise UserInputError(
+                f"{folder} holds a run with other settings ({', '.join(differs)}); "
+                "pass --overwrite or choose another --out"
+            )
+
+
 def _run_or_reuse(config: RunConfig, folder: Path, overwrite: bool) -> dict[str, Any]:
     if overwrite or not (folder / "config.json").is_file():
         return fit_run(config, folder, overwrite=overwrite)
-    saved = read_json(folder / "config.json")
-    differs = _differences(saved.get("fit", {}), config.fit.to_dict())
-    differs += _differences(saved.get("eval", {}), vars(config.eval))
-    model = {k: getattr(config.model, k) for k in MODEL_KEYS}
-    differs += _differences(saved.get("model", {}), {**model, "hidden": list(model["hidden"])})
-    differs += _differences(saved.get("data", {}), {"name": config.data.name})
-    if differs:
-        raise UserInputError(
-            f"{folder} holds a run with other settings ({', '.join(differs)}); "
-            "pass --overwrite or choose another --out"
-        )
     if (folder / "metrics.json").is_file():
         return read_json(folder / "metrics.json")
     return fit_run(config, folder, resume=True)  # interrupted: continue from the checkpoint
 
 
-def _differences(saved: dict, now: dict) -> list[str]:
+def _differences(saved: dict, now: dict, section: str) -> list[str]:
     return [
-        f"{key}={saved[key]!r} (now {value!r})"
+        f"{section}.{key}={saved.get(key)!r} (now {value!r})"
         for key, value in now.items()
-        if key not in MAY_DIFFER and key in saved and saved[key] != value
+        if key not in MAY_DIFFER and _plain(saved.get(key)) != _plain(value)
     ]
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value (tuples become lists), for comparing with a saved config."""
+    return json.loads(json.dumps(value))
 
 
 def _row(beta: float, metrics: dict[str, Any], folder: Path) -> dict[str, Any]:

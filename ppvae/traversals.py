@@ -2,7 +2,8 @@
 
 The coordinates shown are those whose posterior means vary most over the data (the most
 active units, Burda et al. 2016); each is swept over its mean ± ``span`` standard deviations
-of the aggregate posterior, the others held at one example's posterior mean.  With a
+of the aggregate posterior (variance of the posterior means plus their mean variance), the
+others held at one example's posterior mean.  With a
 disentangling β-VAE each row should change one factor of variation.
 """
 
@@ -34,11 +35,16 @@ def latent_traversals(
         >>> images.shape, len(chosen)
         (torch.Size([10, 6]), 2)
     """
-    means = vae.encode(x, y).mean  # (N, *latent_shape)
+    q = vae.encode(x, y)
+    means = q.mean  # (N, *latent_shape)
     latent_shape = means.shape[1:]
     flat = means.reshape(len(x), -1)
-    spread = flat.std(dim=0) if len(x) > 1 else torch.ones(flat.shape[1])
-    chosen = torch.argsort(spread, descending=True)[: min(dims, flat.shape[1])].tolist()
+    activity = flat.var(dim=0) if len(x) > 1 else torch.zeros(flat.shape[1])
+    try:  # the aggregate posterior's variance: variance of the means + mean variance
+        spread = (activity + q.variance.reshape(len(x), -1).mean(0)).sqrt()
+    except NotImplementedError:
+        spread = activity.sqrt()
+    chosen = torch.argsort(activity, descending=True)[: min(dims, flat.shape[1])].tolist()
     offsets = torch.linspace(-span, span, steps, device=flat.device)
     rows = []
     for d in chosen:

@@ -167,9 +167,11 @@ def test_sweep_writes_the_curve_and_reuses_finished_runs(tmp_path, capsys):
     assert _sweep(tmp_path, "--betas", "4", "0.5", "1") == 0
     assert (tmp_path / "sweep" / "beta-1" / "metrics.json").exists()
     assert (tmp_path / "sweep" / "beta-4" / "metrics.json").stat().st_mtime_ns == stamp
-    # other settings in the same folder are refused rather than silently mixed
-    assert _sweep(tmp_path, "--betas", "1", "--lr", "0.01") == 2
-    assert "other settings" in capsys.readouterr().err
+    # other settings in the same folder are refused, before anything new is fitted
+    for flags in (["--lr", "0.01"], ["--prior", "learned"], ["--binarize", "static"]):
+        assert _sweep(tmp_path, "--betas", "0.25", "1", *flags) == 2
+        assert "other settings" in capsys.readouterr().err
+        assert not (tmp_path / "sweep" / "beta-0.25").exists()
 
 
 @pytest.mark.parametrize(
@@ -190,3 +192,28 @@ def test_traversals_sweep_the_most_active_coordinates(digits):
     assert chosen == torch.argsort(means.std(0), descending=True)[:3].tolist()
     rows = images.reshape(3, 5, -1)
     assert (rows[:, 0] - rows[:, -1]).abs().sum() > 0  # the sweep changes the picture
+
+
+def test_free_bits_at_zero_equal_the_analytic_elbo_under_a_mask():
+    import pyro
+    import pyro.distributions as dist
+    from pyro.infer import TraceMeanField_ELBO
+
+    x = torch.randn(4, 3)
+    mask = torch.tensor([True, False, True, False])
+    loc = torch.randn(4, 2)
+
+    def model(x):
+        with pyro.plate("data", 4), poutine.mask(mask=mask):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(z.sum(-1, keepdim=True), 1.0).to_event(1), obs=x)
+
+    def guide(x):
+        with pyro.plate("data", 4), poutine.mask(mask=mask):
+            pyro.sample("z", dist.Normal(loc, 0.5).to_event(1))
+
+    losses = []
+    for elbo in (TraceMeanField_ELBO(), FreeBitsELBO(0.0)):
+        torch.manual_seed(0)
+        losses.append(elbo.loss(model, guide, x))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)

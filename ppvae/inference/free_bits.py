@@ -53,8 +53,12 @@ class FreeBitsELBO(AnalyticKL_ELBO):
             q_site = guide_trace.nodes[name]
             kl = per_dim_kl(q_site["fn"], site["fn"])  # batch_shape + event_shape
             event = q_site["fn"].event_shape
-            mean_kl = kl.reshape(-1, *event).mean(0)
-            count = kl.numel() // max(1, mean_kl.numel())
+            keep = torch.ones(kl.shape[: kl.dim() - len(event)], device=kl.device)
+            if q_site["mask"] is not None:  # masked entries take no part in the mean
+                keep = keep * q_site["mask"]
+            keep = keep.reshape(-1, *(1,) * len(event))
+            count = keep.sum().clamp(min=1.0)
+            mean_kl = (kl.reshape(-1, *event) * keep).sum(0) / count
             floored = mean_kl.clamp(min=self.free_bits).sum() * count
             elbo = elbo - q_site["scale"] * floored
         loss = -elbo
@@ -99,6 +103,13 @@ and site 'z' has none (Normal guide, StudentT prior); use a factorised prior wit
 analytic KL such as normal or learned
     """
     model_trace, guide_trace = _traces(model, guide, *args)
+    latent = {n for n, s in model_trace.nodes.items() if s["type"] == "sample"}
+    extra = [n for n, s in guide_trace.nodes.items() if s["type"] == "sample" and n not in latent]
+    if extra:
+        raise UserInputError(
+            f"free bits need every guide site to be a latent site of the model; the guide's "
+            f"{', '.join(map(repr, extra))} is not"
+        )
     for name, site in model_trace.nodes.items():
         if site["type"] != "sample" or site["is_observed"]:
             continue

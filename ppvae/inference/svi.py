@@ -123,7 +123,7 @@ class FitResult:
         history: one dict per epoch: ``epoch``, ``train_elbo`` (NaN when the objective is
             not the ELBO: β ≠ 1, annealing or free bits), ``train_objective``, ``val_elbo``,
             ``val_rate`` (KL), ``val_distortion`` (−E log p(x|z)), ``kl_weight`` (β at the
-            epoch's last step), ``free_bits`` and ``seconds``.
+            epoch's last step), ``beta``, ``free_bits`` and ``seconds``.
         seconds: training time over all epochs (resumed runs included).
         elbo: the name of the Pyro ELBO used.
         best_epoch: the epoch with the highest validation ELBO.
@@ -231,6 +231,7 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
         row = _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar)
         row.update(validation_terms(vae, data, config.batch_size, config.seed))
         row["kl_weight"] = config.schedule.weight(len(state.result.losses) - 1)
+        row["beta"] = config.beta
         row["free_bits"] = config.free_bits
         row["seconds"] = time.perf_counter() - start
         state.end_epoch(row, vae, config.patience)
@@ -263,7 +264,9 @@ class _TrainState:
             self.result.best_epoch = self.epoch
             if patience is not None:
                 self.best_model = copy.deepcopy(vae.state_dict())
-        else:
+        elif row.get("kl_weight", 1.0) >= row.get("beta", row.get("kl_weight", 1.0)):
+            # while a KL warm-up is below β the ELBO dips by design: those epochs do not
+            # count against patience
             self.bad_epochs += 1
             self.result.stopped_early = patience is not None and self.bad_epochs >= patience
 
@@ -307,10 +310,14 @@ RESUME_MAY_CHANGE = ("epochs", "progress", "device", "patience")
 
 
 def _check_same_settings(saved: dict, config: FitConfig, source: str) -> None:
+    if not saved:
+        return
+    # settings added after a checkpoint was written had their default value then
+    defaults = FitConfig().to_dict()
     changed = [
-        f"{key}={saved[key]!r} (now {value!r})"
+        f"{key}={saved.get(key, defaults[key])!r} (now {value!r})"
         for key, value in config.to_dict().items()
-        if key not in RESUME_MAY_CHANGE and key in saved and saved[key] != value
+        if key not in RESUME_MAY_CHANGE and saved.get(key, defaults[key]) != value
     ]
     if changed:
         raise UserInputError(

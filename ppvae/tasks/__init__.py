@@ -1,0 +1,1 @@
+"""Benchmark tasks built from the library's parts (quadrant completion)."""
