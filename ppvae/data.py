@@ -44,7 +44,7 @@ class DataConfig:
         'digits'
     """
 
-    name: str = "digits"  # digits | mnist | fashion-mnist | path to .npy/.npz/.csv
+    name: str = "digits"  # digits | moving-digits | mnist | fashion-mnist | .npy/.npz/.csv
     data_dir: str | None = None  # folder with the IDX files (mnist, fashion-mnist)
     download: bool = False  # let torchvision download mnist / fashion-mnist
     binarize: str = "auto"  # auto | dynamic | static | none (auto: dynamic for binary likelihoods)
@@ -272,6 +272,11 @@ def _load_arrays(config: DataConfig) -> Arrays:
 
         digits = load_digits()
         return (digits.images / 16.0)[:, None], digits.target, None, None
+    if config.name == "moving-digits":
+        from ppvae.moving_digits import moving_digits
+
+        x, y = moving_digits()
+        return x, y, None, None
     if config.name in _TORCHVISION_FOLDER:
         files = _find_idx_files(config)
         images = {k: read_idx(v) for k, v in files.items()}
@@ -290,7 +295,7 @@ def _load_arrays(config: DataConfig) -> Arrays:
         x, y = read_array_file(path)
         return x, y, None, None
     raise UserInputError(
-        f"unknown dataset {config.name!r}: use digits, mnist, fashion-mnist, "
+        f"unknown dataset {config.name!r}: use digits, moving-digits, mnist, fashion-mnist, "
         "or a path to a .npy, .npz or .csv file"
     )
 

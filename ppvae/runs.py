@@ -42,6 +42,7 @@ from ppvae.models.likelihoods import likelihood_class
 from ppvae.models.priors import canonical_spec, resolve_prior
 from ppvae.models.vae import VAE
 from ppvae.seeding import seeded
+from ppvae.sequences import continue_sequences, frame_strips
 from ppvae.traversals import latent_traversals
 
 RUN_FILES = (
@@ -53,6 +54,7 @@ RUN_FILES = (
     "reconstructions.png",
     "elbo.png",
     "traversals.png",
+    "continuations.png",
 )
 
 
@@ -323,6 +325,9 @@ def _evaluated_val_elbo(result: FitResult, patience: int | None) -> float | None
 
 
 def _pictures(vae: VAE, data: Data, out: Path) -> None:
+    if len(getattr(vae.prior, "latent_shape", ())) == 2:
+        _sequence_pictures(vae, data, out)
+        return
     device = next(vae.parameters()).device
     cycle = (
         torch.eye(data.context_dim)[torch.arange(100) % data.context_dim]
@@ -343,3 +348,39 @@ def _pictures(vae: VAE, data: Data, out: Path) -> None:
     images, chosen = latent_traversals(vae, x, y, dims=10, steps=11)
     title = f"latent traversals: rows sweep z[{', '.join(map(str, chosen))}] (most active first)"
     plots.save_grid(images.cpu(), data.x_shape, out / "traversals.png", title, ncol=11)
+
+
+def _sequence_pictures(vae: VAE, data: Data, out: Path) -> None:
+    """Frame strips (one sequence per row): samples, reconstructions, continuations."""
+    device = next(vae.parameters()).device
+    frame, steps = data.x_shape[1:], data.x_shape[0]
+    x, y = data.split("test")
+    x, y = x[:4].to(device), None if y is None else y[:4].to(device)
+    with seeded(0):
+        context = None if y is None else y[:1].expand(8, -1)
+        samples = vae.generate(8, context).cpu()
+        given = max(1, steps // 2)
+        continued = continue_sequences(vae, x, given, y, mean=True).cpu()
+    strip = lambda parts: frame_strips(parts).reshape(-1, *frame)  # noqa: E731
+    plots.save_grid(
+        samples.reshape(-1, *frame),
+        frame,
+        out / "samples.png",
+        "sampled sequences (means), one per row",
+        ncol=steps,
+    )
+    x_hat = vae.reconstruct(x, y).cpu()
+    plots.save_grid(
+        strip([x.cpu(), x_hat]),
+        frame,
+        out / "reconstructions.png",
+        "test sequences (odd rows) and reconstructions (even rows)",
+        ncol=steps,
+    )
+    plots.save_grid(
+        strip([x.cpu(), continued]),
+        frame,
+        out / "continuations.png",
+        f"test sequences and continuations from their first {given} frames",
+        ncol=steps,
+    )

@@ -331,7 +331,7 @@ def test_a_prior_from_the_users_own_file(tmp_path, monkeypatch, capsys):
         (["--prior", "mixture", "--prior-arg", "components"], "key=value"),
         (["--prior", "mixture", "--prior-arg", "components=lots"], "expected int"),
         (["--prior", "mixture", "--prior-arg", "colour=red"], "no argument colour"),
-        (["--prior", "markov", "--prior-arg", "steps=0"], "steps"),
+        (["--prior", "markov", "--prior-arg", "steps=-1"], "steps must be at least 1"),
     ],
 )
 def test_bad_prior_specifications_exit_2(tmp_path, capsys, args, message):

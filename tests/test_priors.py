@@ -62,9 +62,12 @@ ARGS = {
     "student-t": {},
     "conditional": {},
     "markov": {"steps": "3"},
+    "iid": {"steps": "3"},
     "user": {"shift": "0.3"},
 }
-TWO_D = {"markov": (1, {"steps": "2"})}  # (latent_dim, args) where 2-D needs other settings
+# (latent_dim, args) where a 2-D latent needs other settings
+TWO_D = {"markov": (1, {"steps": "2"}), "iid": (1, {"steps": "2"})}
+SEQUENCE = ("markov", "iid")  # priors over (steps, latent_dim): data are (steps, frame)
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +81,17 @@ def _spec(name: str, user_spec: str) -> str:
     return f"{user_spec}:ShiftedNormal" if name == "user" else name
 
 
-def _vae(name, user_spec, latent_dim=2, args=None, x_shape=(4,), seed=0, classes=3):
+def _vae(name, user_spec, latent_dim=2, args=None, x_shape=None, seed=0, classes=3):
     torch.manual_seed(seed)
+    args = ARGS[name] if args is None else args
+    if x_shape is None:
+        x_shape = (int(args["steps"]), 4) if name in SEQUENCE else (4,)
     config = ModelConfig(
         x_shape=x_shape,
         latent_dim=latent_dim,
         hidden=(8,),
         prior=_spec(name, user_spec),
-        prior_args=ARGS[name] if args is None else args,
+        prior_args=args,
         context_dim=classes if name == "conditional" else 0,
     )
     return build_vae(config)
@@ -131,7 +137,7 @@ def test_gradients_reach_every_parameter(name, user_spec):
     if name == "vamp":  # the pseudo-inputs reach z through the shared encoder
         params.update({f"encoder.{k}": v for k, v in vae.encoder.named_parameters()})
     if not params:  # a fixed prior (standard normal, Laplace, Student-t): nothing to reach
-        assert name in ("normal", "laplace", "student-t") and not loss.requires_grad
+        assert name in ("normal", "laplace", "student-t", "iid") and not loss.requires_grad
         return
     loss.backward()
     for key, param in params.items():
@@ -177,16 +183,26 @@ def digits_with_labels():
     return load_data(DataConfig(name="digits", binarize="dynamic", context="labels"))
 
 
+def _short_sequences():
+    """Moving digits cut to 3 frames, the steps the sequence priors are built with here."""
+    data = load_data(DataConfig(name="moving-digits", binarize="dynamic", val_size=200))
+    for split in ("train", "val", "test"):
+        setattr(data, f"x_{split}", getattr(data, f"x_{split}")[:600, :3])
+    return data
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_a_few_svi_steps_raise_the_elbo(name, user_spec, digits_with_labels):
     data = digits_with_labels
-    if name != "conditional":
+    if name in SEQUENCE:
+        data = _short_sequences()
+    elif name != "conditional":
         data = load_data(DataConfig(name="digits", binarize="dynamic"))
     vae = _vae(name, user_spec, latent_dim=2, x_shape=data.x_shape, classes=data.context_dim)
     result = fit(vae, data, epochs=4, batch_size=64, lr=3e-3, progress=False)
     first, last = result.history[0]["train_elbo"], result.history[-1]["train_elbo"]
     assert last > first + 1.0, (first, last)
-    analytic = name in ("normal", "learned", "laplace", "conditional", "user")
+    analytic = name in ("normal", "learned", "laplace", "conditional", "user", "iid")
     assert (result.elbo == "AnalyticKL_ELBO") == analytic, result.elbo
 
 

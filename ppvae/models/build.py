@@ -8,6 +8,7 @@ import torch
 
 from ppvae.checks import check_fields
 from ppvae.errors import UserInputError
+from ppvae.models.frames import FrameDecoder, FrameEncoder, check_sequence_shapes
 from ppvae.models.likelihoods import make_likelihood
 from ppvae.models.nets import MLPDecoder, MLPEncoder
 from ppvae.models.priors import latent_shape_of, make_prior
@@ -51,16 +52,16 @@ class ModelConfig:
 def build_vae(config: ModelConfig) -> VAE:
     """Build the MLP VAE described by ``config``, with the prior its ``prior`` spec names.
 
-    The prior decides the latent shape (``(steps, latent_dim)`` for the Markov prior); the
-    encoder and decoder are built to match, and the assembled prior is checked.
+    The prior decides the latent shape (``(steps, latent_dim)`` for the sequence priors,
+    whose data are sequences (T, *frame): the encoder and decoder then work frame by frame);
+    the encoder and decoder are built to match, and the assembled prior is checked.
 
     Example:
         >>> vae = build_vae(ModelConfig(x_shape=(64,), latent_dim=4, hidden=(32, 32)))
         >>> vae.generate(2).shape
         torch.Size([2, 64])
-        >>> vae = build_vae(ModelConfig(x_shape=(64,), latent_dim=3, prior="markov",
-        ...                             prior_args={"steps": "5"}))
-        >>> vae.encode(torch.zeros(2, 64)).event_shape
+        >>> vae = build_vae(ModelConfig(x_shape=(5, 64), latent_dim=3, prior="markov"))
+        >>> vae.encode(torch.zeros(2, 5, 64)).event_shape  # sequences of 5 frames
         torch.Size([5, 3])
     """
     if config.condition_networks and config.context_dim == 0:
@@ -80,9 +81,14 @@ def build_vae(config: ModelConfig) -> VAE:
     shape = tuple(declared) if declared else latent_shape_of(prior, config.latent_dim, context)
     likelihood = make_likelihood(config.likelihood, config.x_shape)
     net_context = config.context_dim if config.condition_networks else 0
-    encoder = MLPEncoder(config.x_shape, shape, config.hidden, net_context, config.activation)
-    decoder = MLPDecoder(
-        shape,
+    if len(shape) == 2:  # a sequence prior: per-frame encoder and decoder
+        check_sequence_shapes(config.x_shape, shape, likelihood.param_shape)
+        encoder_cls, decoder_cls, latent = FrameEncoder, FrameDecoder, shape[-1]
+    else:
+        encoder_cls, decoder_cls, latent = MLPEncoder, MLPDecoder, shape
+    encoder = encoder_cls(config.x_shape, latent, config.hidden, net_context, config.activation)
+    decoder = decoder_cls(
+        latent,
         likelihood.param_shape,
         tuple(reversed(config.hidden)),
         net_context,

@@ -9,7 +9,7 @@ user's file or module works too (see :func:`make_prior`).
 
 from ppvae.models.priors.conditional import ConditionalGaussian
 from ppvae.models.priors.flow import FlowPrior
-from ppvae.models.priors.gaussian import LearnedGaussian, StandardNormal
+from ppvae.models.priors.gaussian import IIDNormal, LearnedGaussian, StandardNormal
 from ppvae.models.priors.heavy_tailed import LaplacePrior, StudentTPrior
 from ppvae.models.priors.markov import (
     GatedTransition,
@@ -34,6 +34,7 @@ __all__ = [
     "FlowPrior",
     "GatedTransition",
     "GaussianMarkovChain",
+    "IIDNormal",
     "LaplacePrior",
     "LearnedGaussian",
     "LinearTransition",

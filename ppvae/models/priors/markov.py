@@ -118,6 +118,19 @@ class GaussianMarkovChain(TorchDistribution):
         return torch.stack(chain, dim=-2)
 
 
+def sequence_steps(steps: int, x_shape: tuple[int, ...] | None) -> int:
+    """The number of latent steps: ``steps`` if given, else the data's number of frames
+    (the first axis of a data point), else 5.
+
+    Example:
+        >>> sequence_steps(0, (10, 1, 16, 16)), sequence_steps(3, (10, 8)), sequence_steps(0, None)
+        (10, 3, 5)
+    """
+    if steps:
+        return int(steps)
+    return int(x_shape[0]) if x_shape else 5
+
+
 class MarkovPrior(nn.Module):
     """A Markov prior over a sequence of ``steps`` latent vectors of size ``latent_dim``.
 
@@ -127,7 +140,9 @@ class MarkovPrior(nn.Module):
 
     Arguments:
         latent_dim: size of each z_t.
-        steps: length T of the latent sequence.
+        steps: length T of the latent sequence (0: the data's number of frames, or 5
+            without data).
+        x_shape: shape of one data point (T, *frame), passed by ppvae.
         transition: ``linear`` or ``gated``.
         hidden: hidden width of the gated transition's networks.
 
@@ -143,9 +158,15 @@ class MarkovPrior(nn.Module):
     """
 
     def __init__(
-        self, latent_dim: int, steps: int = 5, transition: str = "gated", hidden: int = 32
+        self,
+        latent_dim: int,
+        steps: int = 0,
+        transition: str = "gated",
+        hidden: int = 32,
+        x_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
+        steps = sequence_steps(steps, x_shape)
         if transition not in TRANSITIONS:
             raise UserInputError(
                 f"unknown transition {transition!r}; choose one of {', '.join(TRANSITIONS)}"
@@ -164,3 +185,19 @@ class MarkovPrior(nn.Module):
     def forward(self, context: torch.Tensor | None = None) -> dist.Distribution:
         init_scale = F.softplus(self.raw_init_scale) + 1e-4
         return GaussianMarkovChain(self.init_loc, init_scale, self.transition, self.latent_shape[0])
+
+    @torch.no_grad()
+    def continuation(self, z_prefix: torch.Tensor, mean: bool = False) -> torch.Tensor:
+        """Continue latent sequences (..., t0, D) to the full length by the transition:
+        z_{t+1} ~ p(z_{t+1} | z_t) (or its mean); returns (..., steps, D), prefix included.
+
+        Example:
+            >>> p = MarkovPrior(2, steps=5)
+            >>> p.continuation(torch.zeros(3, 2, 2)).shape
+            torch.Size([3, 5, 2])
+        """
+        chain = list(z_prefix.unbind(-2))
+        while len(chain) < self.latent_shape[0]:
+            loc, scale = self.transition(chain[-1])
+            chain.append(loc if mean else dist.Normal(loc, scale).sample())
+        return torch.stack(chain, dim=-2)

@@ -31,7 +31,7 @@ from pyro.distributions import Distribution
 from ppvae.errors import UserInputError
 from ppvae.models.priors.conditional import ConditionalGaussian
 from ppvae.models.priors.flow import FlowPrior
-from ppvae.models.priors.gaussian import LearnedGaussian, StandardNormal
+from ppvae.models.priors.gaussian import IIDNormal, LearnedGaussian, StandardNormal
 from ppvae.models.priors.heavy_tailed import LaplacePrior, StudentTPrior
 from ppvae.models.priors.markov import MarkovPrior
 from ppvae.models.priors.mixture import MixtureOfGaussians
@@ -47,6 +47,7 @@ PRIORS: dict[str, type] = {
     "student-t": StudentTPrior,
     "conditional": ConditionalGaussian,
     "markov": MarkovPrior,
+    "iid": IIDNormal,
 }
 KNOWN = ("latent_dim", "x_shape", "context_dim")
 
