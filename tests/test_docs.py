@@ -80,6 +80,21 @@ def test_cvae_example_runs(tmp_path):
     assert "log p(x|y)" in proc.stdout and (tmp_path / "cvae_samples.png").exists()
 
 
+def test_sequence_example_runs():
+    import subprocess
+    import sys
+
+    script = DOCS.parent / "examples" / "sequence_vae.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--epochs", "1", "--num-samples", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Markov gain in log p(x) per step" in proc.stdout
+
+
 def test_beta_vae_example_runs():
     import subprocess
     import sys
