@@ -70,7 +70,7 @@ def read_context(path: str | Path, n: int) -> np.ndarray:
                 f"{path}: --context array needs an array named 'c' (found {list(archive.keys())})"
             )
         c = archive["c"]
-    if c.dtype.kind not in "biuf" or len(c) != n or c.ndim < 2 or c[0].size == 0:
+    if c.ndim < 2 or c.dtype.kind not in "biuf" or len(c) != n or c[0].size == 0:
         raise UserInputError(
             f"{path}: the context 'c' must be numeric of shape ({n}, C), found {c.shape} {c.dtype}"
         )

@@ -107,7 +107,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         dest="name",
         default=None,
         metavar="NAME",
-        help="digits (embedded), mnist, fashion-mnist, or a .npy/.npz/.csv file "
+        help="digits (embedded), moving-digits (embedded sequences), mnist, fashion-mnist, "
+        "or a .npy/.npz/.csv file "
         f"[default: {_default(DataConfig, 'name')}]",
     )
     d.add_argument(
@@ -539,7 +540,8 @@ def format_metrics(m: dict[str, Any]) -> str:
         if key in m:
             rows.append((label, f"{m[key]:.3f}"))
     if "active_units" in m:
-        rows.append(("active units", f"{m['active_units']} / {m.get('latent_dim', '?')}"))
+        size = m.get("latent_size", m.get("latent_dim", "?"))
+        rows.append(("active units", f"{m['active_units']} / {size}"))
     if m.get("bits_per_dim") is not None:
         rows.append(("bits per dimension", f"{m['bits_per_dim']:.4f}"))
     if "epochs" in m:

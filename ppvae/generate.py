@@ -13,6 +13,7 @@ import torch
 
 from ppvae import plots
 from ppvae.errors import UserInputError
+from ppvae.models.frames import FrameEncoder
 from ppvae.runs import load_run
 from ppvae.seeding import seeded
 
@@ -55,7 +56,12 @@ def generate_grid(
         x = vae.generate(n_rows * per_row, y, mean=mean).cpu()
     title = "samples" + (" (means)" if mean else "") + (f", one {labels} per row" if labels else "")
     path = Path(out) if out is not None else Path(run) / "generated.png"
-    plots.save_grid(x, data.x_shape, path, title, ncol=per_row)
+    if isinstance(vae.encoder, FrameEncoder):  # sequences: one sequence per row of frames
+        frame = data.x_shape[1:]
+        title = title.replace("per row", "per group of rows") if labels else title
+        plots.save_grid(x.reshape(-1, *frame), frame, path, title, ncol=data.x_shape[0])
+    else:
+        plots.save_grid(x, data.x_shape, path, title, ncol=per_row)
     return path
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from ppvae.inference.svi import (
 )
 from ppvae.io import read_json, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
+from ppvae.models.frames import FrameEncoder
 from ppvae.models.likelihoods import likelihood_class
 from ppvae.models.priors import canonical_spec, resolve_prior
 from ppvae.models.vae import VAE
@@ -303,6 +305,7 @@ def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) ->
         "reconstruction": m.reconstruction,
         "active_units": m.active_units,
         "latent_dim": config.model.latent_dim,
+        "latent_size": _latent_size(vae, data),  # numbers in z: T * latent_dim for sequences
         "bits_per_dim": m.bits_per_dim,
         "train_seconds": result.seconds,
         "eval_seconds": m.seconds,
@@ -316,6 +319,13 @@ def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) ->
     }
 
 
+def _latent_size(vae: VAE, data: Data) -> int:
+    x, y = data.split("test")
+    device = next(vae.parameters()).device
+    q = vae.encode(x[:1].to(device), None if y is None else y[:1].to(device))
+    return math.prod(q.event_shape)
+
+
 def _evaluated_val_elbo(result: FitResult, patience: int | None) -> float | None:
     """Validation ELBO of the epoch whose weights are evaluated (the best under early stopping)."""
     if not result.history:
@@ -325,7 +335,7 @@ def _evaluated_val_elbo(result: FitResult, patience: int | None) -> float | None
 
 
 def _pictures(vae: VAE, data: Data, out: Path) -> None:
-    if len(getattr(vae.prior, "latent_shape", ())) == 2:
+    if isinstance(vae.encoder, FrameEncoder):
         _sequence_pictures(vae, data, out)
         return
     device = next(vae.parameters()).device
@@ -360,7 +370,9 @@ def _sequence_pictures(vae: VAE, data: Data, out: Path) -> None:
         context = None if y is None else y[:1].expand(8, -1)
         samples = vae.generate(8, context).cpu()
         given = max(1, steps // 2)
-        continued = continue_sequences(vae, x, given, y, mean=True).cpu()
+        continued = None
+        if hasattr(vae.prior, "continuation"):  # a user's sequence prior may have none
+            continued = continue_sequences(vae, x, given, y, mean=True).cpu()
     strip = lambda parts: frame_strips(parts).reshape(-1, *frame)  # noqa: E731
     plots.save_grid(
         samples.reshape(-1, *frame),
@@ -377,6 +389,8 @@ def _sequence_pictures(vae: VAE, data: Data, out: Path) -> None:
         "test sequences (odd rows) and reconstructions (even rows)",
         ncol=steps,
     )
+    if continued is None:
+        return
     plots.save_grid(
         strip([x.cpu(), continued]),
         frame,

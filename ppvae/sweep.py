@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from ppvae import plots
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import check_schedule
+from ppvae.inference.svi import FitConfig
 from ppvae.io import read_json, write_csv
-from ppvae.runs import RUN_FILES, RunConfig, fit_run, prepare
+from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, fit_run, prepare
 
 SWEEP_FILES = ("sweep.csv", "rate_distortion.png")
 # Settings a finished run may differ in and still be reused by a sweep.
 MAY_DIFFER = ("progress", "device", "download", "data_dir")
+DEFAULTS = {"fit": FitConfig().to_dict(), "eval": asdict(EvalConfig())}
 
 
 def beta_sweep(
@@ -111,10 +113,13 @@ def _run_or_reuse(config: RunConfig, folder: Path, overwrite: bool) -> dict[str,
 
 
 def _differences(saved: dict, now: dict, section: str) -> list[str]:
+    # a setting added after a run was saved had its default value then
+    defaults = DEFAULTS.get(section, {})
+    old = {key: saved.get(key, defaults.get(key)) for key in now}
     return [
-        f"{section}.{key}={saved.get(key)!r} (now {value!r})"
+        f"{section}.{key}={old[key]!r} (now {value!r})"
         for key, value in now.items()
-        if key not in MAY_DIFFER and _plain(saved.get(key)) != _plain(value)
+        if key not in MAY_DIFFER and _plain(old[key]) != _plain(value)
     ]
 
 

@@ -130,3 +130,41 @@ def test_sequence_priors_with_the_wrong_number_of_steps_exit_2(tmp_path, capsys)
         ]
     )
     assert code == 2 and "sequence prior over 4 steps" in capsys.readouterr().err
+
+
+def test_a_user_sequence_prior_without_continuation_still_gets_its_pictures(tmp_path, capsys):
+    (tmp_path / "myseq.py").write_text(
+        "import pyro.distributions as dist, torch\n"
+        "class Seq(torch.nn.Module):\n"
+        "    def __init__(self, latent_dim: int, x_shape=None):\n"
+        "        super().__init__()\n"
+        "        self.latent_shape = (x_shape[0], latent_dim)\n"
+        "    def forward(self, context=None):\n"
+        "        return dist.Normal(torch.zeros(self.latent_shape), 1.0).to_event(2)\n"
+    )
+    out = tmp_path / "run"
+    code = main(
+        [
+            "fit",
+            "--data",
+            "moving-digits",
+            "--prior",
+            f"{tmp_path / 'myseq.py'}:Seq",
+            "--latent-dim",
+            "2",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--num-samples",
+            "5",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (out / "samples.png").exists() and not (out / "continuations.png").exists()
+    assert "active units" in capsys.readouterr().out
+    assert '"latent_size": 20' in (out / "metrics.json").read_text()
+    assert main(["generate", str(out), "--rows", "2"]) == 0

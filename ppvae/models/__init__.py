@@ -2,6 +2,7 @@
 
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.discretized_logistic import DiscretizedLogistic
+from ppvae.models.frames import FrameDecoder, FrameEncoder
 from ppvae.models.independent_bernoulli import IndependentBernoulli
 from ppvae.models.likelihoods import (
     LIKELIHOODS,
@@ -18,6 +19,7 @@ from ppvae.models.priors import (
     PRIORS,
     ConditionalGaussian,
     FlowPrior,
+    IIDNormal,
     LaplacePrior,
     LearnedGaussian,
     MarkovPrior,
@@ -38,7 +40,10 @@ __all__ = [
     "ContinuousBernoulli",
     "DiscretizedLogistic",
     "FlowPrior",
+    "FrameDecoder",
+    "FrameEncoder",
     "Gaussian",
+    "IIDNormal",
     "IndependentBernoulli",
     "LaplacePrior",
     "LearnedGaussian",

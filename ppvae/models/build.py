@@ -49,6 +49,13 @@ class ModelConfig:
         return asdict(self)
 
 
+def _probe_batch(prior, context):
+    try:
+        return prior(context).batch_shape
+    except Exception:  # latent_shape_of below reports a broken prior with a clear message
+        return (1,)
+
+
 def build_vae(config: ModelConfig) -> VAE:
     """Build the MLP VAE described by ``config``, with the prior its ``prior`` spec names.
 
@@ -77,6 +84,12 @@ def build_vae(config: ModelConfig) -> VAE:
         x_shape=config.x_shape,
         context_dim=config.context_dim,
     )
+    unused = context is not None and not config.condition_networks
+    if unused and not tuple(_probe_batch(prior, context)):
+        raise UserInputError(
+            "the context y is used by nothing: add --condition-networks (encoder and "
+            "decoder see y) or --prior conditional (p(z|y)), or drop --context"
+        )
     declared = getattr(prior, "latent_shape", None)
     shape = tuple(declared) if declared else latent_shape_of(prior, config.latent_dim, context)
     likelihood = make_likelihood(config.likelihood, config.x_shape)
