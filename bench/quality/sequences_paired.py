@@ -1,6 +1,6 @@
 """Paired Markov-vs-i.i.d. gain on moving digits from the two run folders of sequences.sh.
 
-    python bench/quality/sequences_paired.py runs/sequences/iid runs/sequences/markov
+python bench/quality/sequences_paired.py runs/sequences/iid runs/sequences/markov
 """
 
 import sys
