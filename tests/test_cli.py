@@ -13,6 +13,7 @@ import torch
 
 from ppvae.cli import main
 from ppvae.inference import FitConfig
+from tests.user_prior import USER_PRIOR
 
 FAST = [
     "--latent-dim",
@@ -273,26 +274,6 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
-
-
-USER_PRIOR = """
-import pyro.distributions as dist
-import torch
-from torch import nn
-
-
-class ShiftedNormal(nn.Module):
-    def __init__(self, latent_dim: int, shift: float = 0.5):
-        super().__init__()
-        self.shift = nn.Parameter(torch.full((latent_dim,), shift))
-
-    def forward(self, context=None):
-        return dist.Normal(self.shift, torch.ones_like(self.shift)).to_event(1)
-
-
-def forgetful(context=None):
-    return dist.Normal(torch.zeros(3), 1.0)
-"""
 
 
 def test_a_prior_from_the_users_own_file(tmp_path, monkeypatch, capsys):

@@ -32,19 +32,22 @@ def test_custom_prior_tutorial_runs(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "fullcov" / "checkpoint.pt").exists()
 
 
-def test_custom_prior_example_runs():
+def _run_example(name: str, *args: str, cwd=None) -> str:
+    """Run ``examples/NAME`` with ``args`` in a subprocess; return its standard output."""
     import subprocess
     import sys
 
-    script = DOCS.parent / "examples" / "custom_prior.py"
+    script = DOCS.parent / "examples" / name
     proc = subprocess.run(
-        [sys.executable, str(script), "--epochs", "2", "--num-samples", "20"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300, cwd=cwd
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "log p(x)" in proc.stdout and "Trace_ELBO" in proc.stdout
+    return proc.stdout
+
+
+def test_custom_prior_example_runs():
+    out = _run_example("custom_prior.py", "--epochs", "2", "--num-samples", "20")
+    assert "log p(x)" in out and "Trace_ELBO" in out
 
 
 def test_beta_vae_page_runs(tmp_path, monkeypatch):
@@ -65,49 +68,17 @@ def test_cvae_page_runs(tmp_path, monkeypatch):
 
 
 def test_cvae_example_runs(tmp_path):
-    import subprocess
-    import sys
-
-    script = DOCS.parent / "examples" / "cvae.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--epochs", "2", "--num-samples", "20"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "log p(x|y)" in proc.stdout and (tmp_path / "cvae_samples.png").exists()
+    out = _run_example("cvae.py", "--epochs", "2", "--num-samples", "20", cwd=tmp_path)
+    assert "log p(x|y)" in out and (tmp_path / "cvae_samples.png").exists()
 
 
 def test_sequence_example_runs():
-    import subprocess
-    import sys
-
-    script = DOCS.parent / "examples" / "sequence_vae.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--epochs", "1", "--num-samples", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Markov gain in log p(x) per step" in proc.stdout
+    out = _run_example("sequence_vae.py", "--epochs", "1", "--num-samples", "5")
+    assert "Markov gain in log p(x) per step" in out
 
 
 def test_beta_vae_example_runs():
-    import subprocess
-    import sys
-
-    script = DOCS.parent / "examples" / "beta_vae.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--epochs", "2", "--num-samples", "20"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.splitlines()
+    lines = _run_example("beta_vae.py", "--epochs", "2", "--num-samples", "20").splitlines()
     assert lines[0].split()[:3] == ["objective", "rate", "distortion"] and len(lines) == 6
 
 

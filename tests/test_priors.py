@@ -8,7 +8,6 @@ SVI run that raises the ELBO.
 from __future__ import annotations
 
 import math
-import textwrap
 
 import pyro
 import pyro.distributions as dist
@@ -20,36 +19,7 @@ from ppvae.errors import UserInputError
 from ppvae.inference import fit, mean_and_se
 from ppvae.models import PRIORS, VAE, ModelConfig, build_vae, make_prior
 from ppvae.models.priors import latent_shape_of
-
-USER_PRIOR = textwrap.dedent(
-    '''
-    import pyro.distributions as dist
-    import torch
-    from torch import nn
-
-
-    class ShiftedNormal(nn.Module):
-        """A user's prior: N(shift, I) with a learned shift."""
-
-        def __init__(self, latent_dim: int, shift: float = 0.5):
-            super().__init__()
-            self.shift = nn.Parameter(torch.full((latent_dim,), shift))
-
-        def forward(self, context=None):
-            return dist.Normal(self.shift, torch.ones_like(self.shift)).to_event(1)
-
-
-    class Forgetful(nn.Module):
-        """Forgets .to_event(1): a batch of scalars instead of one vector."""
-
-        def __init__(self, latent_dim: int):
-            super().__init__()
-            self.latent_dim = latent_dim
-
-        def forward(self, context=None):
-            return dist.Normal(torch.zeros(self.latent_dim), 1.0)
-    '''
-)
+from tests.user_prior import USER_PRIOR
 
 # Per prior: arguments for a small model, and for a 2-D latent space (the normalisation check).
 ARGS = {

@@ -24,6 +24,10 @@ def test_moving_digits_keep_their_digit_and_move_at_most_two_pixels_a_step():
     assert len(set(y.tolist())) > 5
 
 
+TINY = ["--latent-dim", "2", "--hidden", "16", "--epochs", "1", "--num-samples", "5"]
+TINY += ["--no-progress"]
+
+
 def _data(steps=4, n=600):
     data = load_data(DataConfig(name="moving-digits", val_size=200))
     for split in ("train", "val", "test"):
@@ -91,15 +95,7 @@ def test_sequence_runs_from_the_cli_and_user_npy_sequences(tmp_path, capsys):
             "moving-digits",
             "--prior",
             "markov",
-            "--latent-dim",
-            "2",
-            "--hidden",
-            "16",
-            "--epochs",
-            "1",
-            "--num-samples",
-            "5",
-            "--no-progress",
+            *TINY,
             "--out",
             str(tmp_path / "md"),
         ]
@@ -150,15 +146,7 @@ def test_a_user_sequence_prior_without_continuation_still_gets_its_pictures(tmp_
             "moving-digits",
             "--prior",
             f"{tmp_path / 'myseq.py'}:Seq",
-            "--latent-dim",
-            "2",
-            "--hidden",
-            "16",
-            "--epochs",
-            "1",
-            "--num-samples",
-            "5",
-            "--no-progress",
+            *TINY,
             "--out",
             str(out),
         ]

@@ -33,6 +33,7 @@ from ppvae.inference.evaluate import mean_and_se, pointwise
 from ppvae.inference.svi import fit
 from ppvae.io import write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
+from ppvae.models.independent_bernoulli import IndependentBernoulli
 from ppvae.models.nets import mlp
 from ppvae.seeding import seeded
 
@@ -133,9 +134,7 @@ class QuadrantBaseline(nn.Module):
 
     def log_likelihood(self, target: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Exact log p(x | c) of every example, shape (N,)."""
-        logits = self(context)
-        bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        return -bce.sum(dim=1)
+        return IndependentBernoulli(self(context), 1).log_prob(target)
 
 
 def fit_baseline(
