@@ -39,9 +39,10 @@ from ppvae.inference.svi import (
 )
 from ppvae.io import read_json, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
+from ppvae.models.family import family_of
 from ppvae.models.frames import FrameEncoder
 from ppvae.models.likelihoods import likelihood_class
-from ppvae.models.priors import canonical_spec, resolve_prior
+from ppvae.models.priors import canonical_spec, is_improper, resolve_prior
 from ppvae.models.vae import VAE
 from ppvae.seeding import seeded
 from ppvae.sequences import continue_sequences, frame_strips
@@ -294,11 +295,14 @@ def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) ->
         "dataset": data.name,
         "likelihood": config.model.likelihood,
         "prior": config.model.prior,
+        "family": family_of(config.model),
         "context": data.context,  # with labels, the likelihood is log p(x | y)
         "test_elbo": m.elbo,
         "test_elbo_se": m.elbo_se,
-        "test_log_likelihood": m.log_likelihood,
-        "test_log_likelihood_se": m.log_likelihood_se,
+        # None for the deterministic autoencoders: log p(x) is undefined without a density
+        "test_log_likelihood": None if m.point_estimate else m.log_likelihood,
+        "test_log_likelihood_se": None if m.point_estimate else m.log_likelihood_se,
+        "point_estimate": m.point_estimate,  # test_elbo is then the objective, not a bound
         "num_samples": m.num_samples,
         "num_test": m.num_points,
         "kl": m.kl,
@@ -344,10 +348,11 @@ def _pictures(vae: VAE, data: Data, out: Path) -> None:
         if data.context_dim
         else None
     )
-    with seeded(0):
-        samples = vae.generate(100, None if cycle is None else cycle.to(device)).cpu()
-    title = "samples (means)" + (", one class per column" if cycle is not None else "")
-    plots.save_grid(samples, data.x_shape, out / "samples.png", title)
+    if not is_improper(vae.prior):  # a flat prior has nothing to sample
+        with seeded(0):
+            samples = vae.generate(100, None if cycle is None else cycle.to(device)).cpu()
+        title = "samples (means)" + (", one class per column" if cycle is not None else "")
+        plots.save_grid(samples, data.x_shape, out / "samples.png", title)
     x, y = data.split("test")
     x, y = x[:50].to(device), None if y is None else y[:50].to(device)
     x_hat = vae.reconstruct(x, y).cpu()

@@ -18,6 +18,7 @@ from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import check_schedule
 from ppvae.inference.svi import FitConfig
 from ppvae.io import read_json, write_csv
+from ppvae.models.priors.registry import IMPROPER_PRIORS
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, fit_run, prepare
 
 SWEEP_FILES = ("sweep.csv", "rate_distortion.png")
@@ -71,6 +72,11 @@ def beta_sweep(
 def _check_betas(betas: Sequence[float], config: RunConfig) -> list[float]:
     if not betas:
         raise UserInputError("give at least one beta")
+    if config.model.guide == "delta" or config.model.prior in IMPROPER_PRIORS:
+        raise UserInputError(
+            "a β sweep compares rate, distortion and log p(x), which a point-mass guide or "
+            "a flat prior does not have: sweep a VAE (--guide normal)"
+        )
     for beta in betas:
         check_schedule(beta, config.fit.anneal, config.fit.anneal_steps)
     if len({f"{b:g}" for b in betas}) != len(betas):

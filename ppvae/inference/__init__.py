@@ -7,13 +7,21 @@ from ppvae.inference.evaluate import (
     active_units,
     elbo,
     evaluate,
+    has_log_likelihood,
     log_likelihood,
     mean_and_se,
     pointwise,
 )
 from ppvae.inference.free_bits import FreeBitsELBO
 from ppvae.inference.kl_weight import KLSchedule, LatentScale
-from ppvae.inference.svi import FitConfig, FitResult, TrainingDiverged, fit, validation_terms
+from ppvae.inference.svi import (
+    FitConfig,
+    FitResult,
+    TrainingDiverged,
+    fit,
+    penalized,
+    validation_terms,
+)
 
 __all__ = [
     "AnalyticKL_ELBO",
@@ -30,9 +38,11 @@ __all__ = [
     "evaluate",
     "fit",
     "has_analytic_kl",
+    "has_log_likelihood",
     "log_likelihood",
     "make_elbo",
     "mean_and_se",
+    "penalized",
     "pointwise",
     "validation_terms",
 ]

@@ -49,8 +49,16 @@ class AnalyticKL_ELBO(TraceMeanField_ELBO):
         return model_trace, prune_subsample_sites(guide_trace)
 
 
-def _traces(model: Callable, guide: Callable, *args: Any) -> tuple[Any, Any]:
-    """One guide trace and the model replayed on it, without gradients or side effects."""
+def traces(model: Callable, guide: Callable, *args: Any) -> tuple[Any, Any]:
+    """One guide trace and the model replayed on it, without gradients or side effects.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(4,), latent_dim=2, hidden=(8,)))
+        >>> model_trace, guide_trace = traces(vae.model, vae.guide, torch.ones(3, 4))
+        >>> model_trace.nodes["x"]["is_observed"], guide_trace.nodes["z"]["value"].shape
+        (True, torch.Size([3, 2]))
+    """
     with torch.no_grad(), poutine.block():
         guide_trace = poutine.trace(guide).get_trace(*args)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args)
@@ -71,7 +79,7 @@ def max_plate_nesting(model: Callable, guide: Callable, *args: Any) -> int:
     """
     dims = [
         -frame.dim
-        for trace in _traces(model, guide, *args)
+        for trace in traces(model, guide, *args)
         for site in trace.nodes.values()
         if site["type"] == "sample"
         for frame in site["cond_indep_stack"]
@@ -90,7 +98,7 @@ def has_analytic_kl(model: Callable, guide: Callable, *args: Any) -> bool:
         >>> has_analytic_kl(vae.model, vae.guide, torch.ones(3, 4))
         True
     """
-    model_trace, guide_trace = _traces(model, guide, *args)
+    model_trace, guide_trace = traces(model, guide, *args)
     check_model_guide_match(model_trace, guide_trace)
     latent = [
         n for n, s in model_trace.nodes.items() if s["type"] == "sample" and not s["is_observed"]

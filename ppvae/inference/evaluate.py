@@ -8,6 +8,12 @@ which is a lower bound in expectation that tightens as K grows, and is never sma
 than the ELBO on average.  Samples live in a ``"particles"`` plate of their own, the
 log-sum-exp is taken per data point, and K is processed in chunks so memory stays bounded
 for K = 5000.  Nothing here takes a gradient or changes a parameter.
+
+The deterministic autoencoders have no log p(x): a point-mass guide has no density to
+importance-sample with, and a flat prior none to integrate.  For them one "sample" (the
+code) is scored, ``log_likelihood`` is NaN and ``elbo`` is the training objective
+log p(x|ẑ) + log p(ẑ), which is not a bound.  ``pyro.factor`` penalties (contractive,
+sparsity) shape training only and are left out of every figure here, as β is.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import pyro
+import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
 from pyro.distributions.util import scale_and_mask
@@ -27,7 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
-from ppvae.inference.elbo import max_plate_nesting
+from ppvae.inference.elbo import max_plate_nesting, traces
 from ppvae.seeding import seeded
 
 DATA_PLATE = "data"
@@ -39,7 +46,8 @@ class Pointwise:
     """Per-data-point estimates, each of shape (N,) in nats, plus posterior means (N, L).
 
     ``elbo == -(kl + reconstruction)`` exactly; ``kl`` is analytic where every latent site
-    has a closed-form KL, otherwise the Monte-Carlo average over the K samples.
+    has a closed-form KL, otherwise the Monte-Carlo average over the K samples.  For a
+    point-mass guide or an improper prior ``log_likelihood`` is NaN (see the module notes).
     """
 
     log_likelihood: torch.Tensor
@@ -54,7 +62,9 @@ class Pointwise:
 class Metrics:
     """Summary of :class:`Pointwise` estimates: means over data points and standard errors.
 
-    Every value is in nats per data point; ``bits_per_dim`` is ``None`` for continuous data.
+    Every value is in nats per data point; ``bits_per_dim`` is ``None`` for continuous data
+    and wherever log p(x) is undefined (``log_likelihood`` is then NaN and ``point_estimate``
+    is True: a point-mass guide or an improper prior).
     """
 
     elbo: float
@@ -68,6 +78,7 @@ class Metrics:
     num_samples: int
     num_points: int
     seconds: float
+    point_estimate: bool = False
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -136,6 +147,7 @@ def summarize(points: Pointwise, discrete: bool, x_numel: int, seconds: float = 
     """
     elbo, elbo_se = mean_and_se(points.elbo)
     ll, ll_se = mean_and_se(points.log_likelihood)
+    undefined = math.isnan(ll)
     return Metrics(
         elbo=elbo,
         elbo_se=elbo_se,
@@ -144,10 +156,11 @@ def summarize(points: Pointwise, discrete: bool, x_numel: int, seconds: float = 
         kl=points.kl.double().mean().item(),
         reconstruction=points.reconstruction.double().mean().item(),
         active_units=active_units(points.posterior_mean),
-        bits_per_dim=-ll / (x_numel * math.log(2)) if discrete else None,
+        bits_per_dim=-ll / (x_numel * math.log(2)) if discrete and not undefined else None,
         num_samples=points.num_samples,
         num_points=len(points.elbo),
         seconds=seconds,
+        point_estimate=undefined,
     )
 
 
@@ -215,12 +228,18 @@ def pointwise(
     chunk = max(1, min(num_samples, max_elements // (batch_size * math.prod(x.shape[1:]))))
     parts: list[dict[str, torch.Tensor]] = []
     store_off = getattr(vae, "param_store_off", contextlib.nullcontext)()
+    penalties_off = getattr(vae, "penalties_off", contextlib.nullcontext)()
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
     try:
-        with seeded(seed), store_off, pyro.validation_enabled(False):
-            nesting = max_plate_nesting(vae.model, vae.guide, *_batch(x, y, 0, 2, device))
+        with seeded(seed), store_off, penalties_off, pyro.validation_enabled(False):
+            first = _batch(x, y, 0, 2, device)
+            nesting = max_plate_nesting(vae.model, vae.guide, *first)
+            with seeded(seed):  # a probe that leaves the estimator's random stream alone
+                defined = has_log_likelihood(vae.model, vae.guide, *first)
+            if not defined:
+                num_samples = chunk = 1  # one code per point; importance sampling is undefined
             starts = range(0, len(x), batch_size)
             for start in tqdm(starts, disable=not progress, desc="evaluate", unit="batch"):
                 xb, yb = _batch(x, y, start, batch_size, device)
@@ -230,7 +249,35 @@ def pointwise(
     finally:
         vae.train(was_training)
     cat = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    if not defined:
+        cat["log_likelihood"] = torch.full_like(cat["log_likelihood"], math.nan)
     return Pointwise(num_samples=num_samples, **cat)
+
+
+def _innermost(fn):
+    while isinstance(fn, torch.distributions.Independent):
+        fn = fn.base_dist
+    return fn
+
+
+def has_log_likelihood(model: Callable, guide: Callable, *args) -> bool:
+    """Whether log p(x) is defined and can be importance-sampled: False for a point-mass
+    (Delta) guide site or an improper (flat) prior site.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> x = torch.ones(2, 6)
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> ae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, guide="delta", prior="flat"))
+        >>> has_log_likelihood(vae.model, vae.guide, x), has_log_likelihood(ae.model, ae.guide, x)
+        (True, False)
+    """
+    model_trace, guide_trace = traces(model, guide, *args)
+    for trace, degenerate in ((guide_trace, dist.Delta), (model_trace, dist.ImproperUniform)):
+        for _, site in _sample_sites(trace):
+            if not site["is_observed"] and isinstance(_innermost(site["fn"]), degenerate):
+                return False
+    return True
 
 
 def _batch(x, y, start, size, device):
@@ -292,6 +339,8 @@ def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tens
     kl = torch.zeros(x.shape[0], device=x.device)
     means = []
     for name, site in _sample_sites(model_trace):
+        if isinstance(site["fn"], dist.Unit):
+            continue  # a pyro.factor penalty: training-only, not part of p(x, z)
         key = "lik" if site["is_observed"] else "prior"
         terms[key] = terms[key] + _per_point(site, _log_prob(site), nesting)
         if not site["is_observed"]:

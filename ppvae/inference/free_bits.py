@@ -20,7 +20,7 @@ import torch
 from torch.distributions import Distribution, Independent, kl_divergence
 
 from ppvae.errors import UserInputError
-from ppvae.inference.elbo import AnalyticKL_ELBO, _traces
+from ppvae.inference.elbo import AnalyticKL_ELBO, traces
 
 
 class FreeBitsELBO(AnalyticKL_ELBO):
@@ -102,7 +102,7 @@ def check_free_bits(model: Callable, guide: Callable, *args: Any) -> None:
 and site 'z' has none (Normal guide, StudentT prior); use a factorised prior with an \
 analytic KL such as normal or learned
     """
-    model_trace, guide_trace = _traces(model, guide, *args)
+    model_trace, guide_trace = traces(model, guide, *args)
     latent = {n for n, s in model_trace.nodes.items() if s["type"] == "sample"}
     extra = [n for n, s in guide_trace.nodes.items() if s["type"] == "sample" and n not in latent]
     if extra:

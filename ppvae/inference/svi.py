@@ -121,7 +121,8 @@ class FitResult:
     Attributes:
         losses: the training loss (the negative objective) of every step.
         history: one dict per epoch: ``epoch``, ``train_elbo`` (NaN when the objective is
-            not the ELBO: β ≠ 1, annealing or free bits), ``train_objective``, ``val_elbo``,
+            not the ELBO: β ≠ 1, annealing, free bits or ``pyro.factor`` penalties),
+            ``train_objective``, ``val_elbo``,
             ``val_rate`` (KL), ``val_distortion`` (−E log p(x|z)), ``kl_weight`` (β at the
             epoch's last step), ``beta``, ``free_bits`` and ``seconds``.
         seconds: training time over all epochs (resumed runs included).
@@ -379,9 +380,21 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
     objective = -total / count
     return {
         "epoch": state.epoch + 1,
-        "train_elbo": objective if config.is_elbo else math.nan,
+        "train_elbo": objective if config.is_elbo and not penalized(vae) else math.nan,
         "train_objective": objective,
     }
+
+
+def penalized(vae: nn.Module) -> bool:
+    """Whether ``vae``'s model carries ``pyro.factor`` penalties, so that its training
+    objective is not the ELBO even at β = 1.
+
+    Example:
+        >>> from ppvae.models import family_config, build_vae
+        >>> penalized(build_vae(family_config("contractive", x_shape=(6,), hidden=(4,))))
+        True
+    """
+    return bool(len(getattr(vae, "penalties", ()))) and getattr(vae, "penalize", True)
 
 
 def validation_terms(vae: nn.Module, data: Data, batch_size: int, seed: int = 0) -> dict:
@@ -498,7 +511,9 @@ def _worth_a_line(epoch: int, epochs: int) -> bool:
 
 def _format_row(row: dict[str, float], epochs: int) -> str:
     if math.isnan(row["train_elbo"]):
-        train = f"train objective {row['train_objective']:9.3f} (β {row['kl_weight']:.3g})"
+        train = f"train objective {row['train_objective']:9.3f}"
+        if row["kl_weight"] != 1:
+            train += f" (β {row['kl_weight']:.3g})"
     else:
         train = f"train ELBO {row['train_elbo']:9.3f}"
     return (

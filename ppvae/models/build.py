@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
+from torch import nn
 
 from ppvae.checks import check_fields
 from ppvae.errors import UserInputError
+from ppvae.models.conv import ConvDecoder, ConvEncoder
+from ppvae.models.corruption import Corruption, check_corruption
 from ppvae.models.frames import FrameDecoder, FrameEncoder, check_sequence_shapes
+from ppvae.models.heads import CODES, GUIDES
 from ppvae.models.likelihoods import make_likelihood
 from ppvae.models.nets import MLPDecoder, MLPEncoder
+from ppvae.models.penalties import ContractivePenalty, SparsityPenalty
 from ppvae.models.priors import latent_shape_of, make_prior
 from ppvae.models.vae import VAE
+
+NETS = ("mlp", "conv")
 
 
 @dataclass
@@ -33,20 +41,101 @@ class ModelConfig:
     prior_args: dict[str, str] = field(default_factory=dict)  # --prior-arg key=value
     context_dim: int = 0  # size of the context y the data carry (0: none)
     condition_networks: bool = False  # encoder and decoder also see y (a conditional VAE)
+    net: str = "mlp"  # mlp | conv (images: stride-2 convolutions, then the hidden layers)
+    channels: tuple[int, ...] = (32, 64)  # conv: output channels of each convolution
+    guide: str = "normal"  # normal (a VAE) | delta (a point mass: the deterministic AEs)
+    code: str = "linear"  # linear | sigmoid (codes in (0, 1); delta guide only)
+    corruption: str = "none"  # none | mask | gaussian | salt-pepper: the guide's input only
+    noise_level: float = 0.0  # masking / replacement probability, or the Gaussian noise scale
+    contractive: float = 0.0  # λ of the contractive factor −λ‖∂code/∂x‖² (0: off)
+    sparsity_target: float = 0.05  # ρ, the target mean code of the KL-sparsity factor
+    sparsity_weight: float = 0.0  # β of the KL-sparsity factor (0: off; needs sigmoid codes)
 
     def __post_init__(self) -> None:
         check_fields(self)
         self.x_shape, self.hidden = tuple(self.x_shape), tuple(self.hidden)
+        self.channels = tuple(self.channels)
         if self.latent_dim < 1:
             raise UserInputError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if any(h < 1 for h in self.hidden) or any(s < 1 for s in self.x_shape):
             raise UserInputError(f"hidden widths and x_shape must be positive: {self}")
         if self.context_dim < 0:
             raise UserInputError(f"context_dim must be >= 0, got {self.context_dim}")
+        check_choice("net", self.net, NETS)
+        check_choice("guide", self.guide, GUIDES)
+        check_choice("code", self.code, CODES)
+        check_corruption(self.corruption, self.noise_level)
+        _check_penalties(self)
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
         return asdict(self)
+
+
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse a value outside ``choices`` with a one-line message.
+
+    Example:
+        >>> check_choice("net", "rnn", NETS)
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: unknown net 'rnn'; choose one of mlp, conv
+    """
+    if value not in choices:
+        raise UserInputError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _check_penalties(config: ModelConfig) -> None:
+    if not (math.isfinite(config.contractive) and config.contractive >= 0):
+        raise UserInputError(f"contractive must be a finite number >= 0, got {config.contractive}")
+    if not (math.isfinite(config.sparsity_weight) and config.sparsity_weight >= 0):
+        raise UserInputError(f"sparsity_weight must be >= 0, got {config.sparsity_weight}")
+    if not 0 < config.sparsity_target < 1:
+        raise UserInputError(f"sparsity_target is a rate in (0, 1), got {config.sparsity_target}")
+    if config.code == "sigmoid" and config.guide != "delta":
+        raise UserInputError("sigmoid codes need the point-mass guide (--guide delta)")
+    if config.sparsity_weight > 0 and config.code != "sigmoid":
+        raise UserInputError(
+            "the KL-sparsity penalty reads codes as firing rates in (0, 1): use it with "
+            "--guide delta --code sigmoid (or --family sparse-kl)"
+        )
+
+
+def _networks(config: ModelConfig, shape: tuple, likelihood, context_dim: int):
+    """Encoder and decoder for the latent ``shape`` (per frame for a sequence prior)."""
+    encoder_cls, decoder_cls = (
+        (ConvEncoder, ConvDecoder)
+        if config.net == "conv"
+        else (
+            MLPEncoder,
+            MLPDecoder,
+        )
+    )
+    conv = {"channels": config.channels} if config.net == "conv" else {}
+    head = {"guide": config.guide, "code": config.code}
+    latent = shape
+    if len(shape) == 2:  # a sequence prior: per-frame encoder and decoder
+        check_sequence_shapes(config.x_shape, shape, likelihood.param_shape)
+        head["network"], conv_dec = encoder_cls, {**conv, "network": decoder_cls}
+        encoder_cls, decoder_cls, latent = FrameEncoder, FrameDecoder, shape[-1]
+    else:
+        conv_dec = conv
+    args = (config.hidden, context_dim, config.activation)
+    encoder = encoder_cls(config.x_shape, latent, *args, **head, **conv)
+    reversed_args = (tuple(reversed(config.hidden)), context_dim, config.activation)
+    decoder = decoder_cls(latent, likelihood.param_shape, *reversed_args, **conv_dec)
+    return encoder, decoder
+
+
+def _penalties(config: ModelConfig, latent_ndim: int) -> dict[str, nn.Module]:
+    penalties: dict[str, nn.Module] = {}
+    if config.contractive > 0:
+        penalties["contractive"] = ContractivePenalty(config.contractive)
+    if config.sparsity_weight > 0:
+        penalties["sparsity"] = SparsityPenalty(
+            config.sparsity_target, config.sparsity_weight, latent_ndim
+        )
+    return penalties
 
 
 def _probe_batch(prior, context):
@@ -57,7 +146,8 @@ def _probe_batch(prior, context):
 
 
 def build_vae(config: ModelConfig) -> VAE:
-    """Build the MLP VAE described by ``config``, with the prior its ``prior`` spec names.
+    """Build the VAE (or autoencoder) described by ``config``, with the prior its ``prior``
+    spec names, its guide, networks, corruption and penalties.
 
     The prior decides the latent shape (``(steps, latent_dim)`` for the sequence priors,
     whose data are sequences (T, *frame): the encoder and decoder then work frame by frame);
@@ -94,20 +184,10 @@ def build_vae(config: ModelConfig) -> VAE:
     shape = tuple(declared) if declared else latent_shape_of(prior, config.latent_dim, context)
     likelihood = make_likelihood(config.likelihood, config.x_shape)
     net_context = config.context_dim if config.condition_networks else 0
-    if len(shape) == 2:  # a sequence prior: per-frame encoder and decoder
-        check_sequence_shapes(config.x_shape, shape, likelihood.param_shape)
-        encoder_cls, decoder_cls, latent = FrameEncoder, FrameDecoder, shape[-1]
-    else:
-        encoder_cls, decoder_cls, latent = MLPEncoder, MLPDecoder, shape
-    encoder = encoder_cls(config.x_shape, latent, config.hidden, net_context, config.activation)
-    decoder = decoder_cls(
-        latent,
-        likelihood.param_shape,
-        tuple(reversed(config.hidden)),
-        net_context,
-        config.activation,
-    )
-    vae = VAE(encoder, decoder, likelihood, prior)
+    encoder, decoder = _networks(config, shape, likelihood, net_context)
+    corruption = Corruption(config.corruption, config.noise_level)
+    penalties = _penalties(config, len(shape))
+    vae = VAE(encoder, decoder, likelihood, prior, corruption, penalties)
     actual = latent_shape_of(vae.prior, config.latent_dim, context)
     if actual != shape:
         raise UserInputError(f"the prior declares latent shape {shape} but returns {actual}")

@@ -1,7 +1,8 @@
 """Per-frame networks for sequence data x of shape (T, *frame) and latents z of shape (T, D).
 
-The guide factorises over time, q(z | x) = Π_t q(z_t | x_t), with one MLP shared by every
-frame; the decoder maps each z_t to the likelihood's parameters for frame t.  Everything
+The guide factorises over time, q(z | x) = Π_t q(z_t | x_t), with one network (an MLP by
+default, or any encoder class with the same signature, e.g. the convolutional one) shared by
+every frame; the decoder maps each z_t to the likelihood's parameters for frame t.  Everything
 that couples the frames lives in the prior — an i.i.d. prior over (T, D) or the Markov
 prior — so swapping the prior is the only difference between the two sequence models.
 """
@@ -9,6 +10,7 @@ prior — so swapping the prior is the only difference between the two sequence 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pyro.distributions as dist
 import torch
@@ -34,11 +36,15 @@ class FrameEncoder(nn.Module):
         hidden: Sequence[int] = (400,),
         context_dim: int = 0,
         activation: str = "relu",
+        network: type[nn.Module] = MLPEncoder,
+        **options: Any,
     ) -> None:
         super().__init__()
         self.x_shape = tuple(int(s) for s in x_shape)
         self.context_dim = int(context_dim)
-        self.frame = MLPEncoder(self.x_shape[1:], latent_dim, hidden, context_dim, activation)
+        self.frame = network(
+            self.x_shape[1:], latent_dim, hidden, context_dim, activation, **options
+        )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
         per_frame = self.frame(x, _per_frame(y))  # batch (..., B, T), event (D,)
@@ -61,10 +67,14 @@ class FrameDecoder(nn.Module):
         hidden: Sequence[int] = (400,),
         context_dim: int = 0,
         activation: str = "relu",
+        network: type[nn.Module] = MLPDecoder,
+        **options: Any,
     ) -> None:
         super().__init__()
         self.context_dim = int(context_dim)
-        self.frame = MLPDecoder(latent_dim, tuple(out_shape)[1:], hidden, context_dim, activation)
+        self.frame = network(
+            latent_dim, tuple(out_shape)[1:], hidden, context_dim, activation, **options
+        )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.frame(z, _per_frame(y))

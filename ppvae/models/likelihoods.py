@@ -4,7 +4,8 @@ Each likelihood is an ``nn.Module`` that knows the decoder output it needs
 (``param_shape``), builds a distribution whose event shape is the data shape, and checks
 that data lie in its support.  Chosen by one flag: ``bernoulli`` (binary data, logits),
 ``continuous-bernoulli`` (grey levels in [0, 1]), ``gaussian`` (real data, learned per-pixel
-scale) and ``logistic`` (256 grey levels, discretised logistic).
+scale), ``mse`` (real data, unit scale: squared error) and ``logistic`` (256 grey levels,
+discretised logistic).
 """
 
 from __future__ import annotations
@@ -133,12 +134,32 @@ class Gaussian(Likelihood):
         self, x_shape: Sequence[int], init_scale: float = 1.0, learn_scale: bool = True
     ) -> None:
         super().__init__(x_shape)
-        self.log_scale = nn.Parameter(
-            torch.full(self.x_shape, math.log(init_scale)), requires_grad=learn_scale
-        )
+        log_scale = torch.full(self.x_shape, math.log(init_scale))
+        if learn_scale:
+            self.log_scale = nn.Parameter(log_scale)
+        else:  # a buffer: same state_dict key, and nothing for Pyro's param store
+            self.register_buffer("log_scale", log_scale)
 
     def forward(self, params: torch.Tensor) -> dist.Distribution:
         return self._event(dist.Normal(params, self.log_scale.exp()))
+
+
+class SquaredError(Gaussian):
+    """Normal(loc, 1) per dimension: log p(x|z) = −½‖x − loc‖² − (D/2) log 2π.
+
+    Maximising it is least squares, the loss of the classic autoencoder (and of the linear
+    autoencoder that recovers PCA); the unit scale is fixed.
+
+    Example:
+        >>> lik = SquaredError((2,))
+        >>> lik(torch.zeros(2)).log_prob(torch.ones(2)) + math.log(2 * math.pi)
+        tensor(-1.)
+    """
+
+    name = "mse"
+
+    def __init__(self, x_shape: Sequence[int]) -> None:
+        super().__init__(x_shape, init_scale=1.0, learn_scale=False)
 
 
 class Logistic256(Likelihood):
@@ -175,7 +196,7 @@ class Logistic256(Likelihood):
 
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {
-    cls.name: cls for cls in (Bernoulli, ContinuousBernoulli, Gaussian, Logistic256)
+    cls.name: cls for cls in (Bernoulli, ContinuousBernoulli, Gaussian, SquaredError, Logistic256)
 }
 
 

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ppvae.errors import UserInputError
+from ppvae.models.heads import make_head
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -24,6 +24,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "elu": nn.ELU,
     "gelu": nn.GELU,
     "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
 }
 
 
@@ -32,7 +33,7 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
 
     Arguments:
         sizes: layer widths, input first (``[784, 400]`` is one hidden layer of 400).
-        activation: one of ``relu``, ``tanh``, ``elu``, ``gelu``, ``softplus``.
+        activation: one of ``relu``, ``tanh``, ``elu``, ``gelu``, ``softplus``, ``sigmoid``.
 
     Returns:
         ``nn.Sequential``; empty (the identity) when ``sizes`` has one entry.
@@ -77,7 +78,7 @@ def _with_context(h: torch.Tensor, y: torch.Tensor | None, context_dim: int) -> 
 
 
 class MLPEncoder(nn.Module):
-    """Gaussian encoder q(z | x, y) = Normal(loc, scale) with a diagonal covariance.
+    """Encoder q(z | x, y): Normal(loc, scale) with a diagonal covariance, or a point mass.
 
     Arguments:
         x_shape: shape of one data point, e.g. ``(1, 28, 28)`` or ``(64,)``.
@@ -86,10 +87,12 @@ class MLPEncoder(nn.Module):
         context_dim: size of the optional context ``y`` concatenated to the input.
         activation: hidden-layer nonlinearity.
         min_scale: floor added to the softplus scale, for numerical safety.
+        guide: ``normal`` (a VAE) or ``delta`` (a point mass at the code: an autoencoder).
+        code: ``linear`` or ``sigmoid`` (codes in (0, 1); point-mass guide only).
 
     Returns (from ``forward``):
-        ``Normal(loc, scale).to_event(len(latent_shape))`` with batch shape
-        ``x.shape[:-len(x_shape)]``.
+        ``Normal(loc, scale).to_event(len(latent_shape))`` (or ``Delta(code)``) with batch
+        shape ``x.shape[:-len(x_shape)]``.
 
     Example:
         >>> enc = MLPEncoder((64,), latent_shape=2, hidden=(16,))
@@ -108,6 +111,8 @@ class MLPEncoder(nn.Module):
         context_dim: int = 0,
         activation: str = "relu",
         min_scale: float = 1e-5,
+        guide: str = "normal",
+        code: str = "linear",
     ) -> None:
         super().__init__()
         self.x_shape = tuple(int(s) for s in x_shape)
@@ -116,18 +121,15 @@ class MLPEncoder(nn.Module):
         self.min_scale = float(min_scale)
         sizes = [math.prod(self.x_shape) + self.context_dim, *hidden]
         self.body = mlp(sizes, activation)
-        self.head = nn.Linear(sizes[-1], 2 * math.prod(self.latent_shape))
+        self.head = make_head(guide, sizes[-1], self.latent_shape, min_scale, code)
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The last hidden layer's activations (B, H): what the head sees."""
+        h = x.flatten(start_dim=x.dim() - len(self.x_shape))  # (B, Dx)
+        return self.body(_with_context(h, y, self.context_dim))  # (B, H)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
-        h = x.flatten(start_dim=x.dim() - len(self.x_shape))  # (B, Dx)
-        h = self.body(_with_context(h, y, self.context_dim))  # (B, H)
-        loc, raw_scale = self.head(h).chunk(2, dim=-1)  # (B, Dz) each
-        loc, raw_scale = (
-            loc.unflatten(-1, self.latent_shape),
-            raw_scale.unflatten(-1, self.latent_shape),
-        )
-        scale = F.softplus(raw_scale) + self.min_scale
-        return dist.Normal(loc, scale).to_event(len(self.latent_shape))
+        return self.head(self.features(x, y))
 
 
 class MLPDecoder(nn.Module):

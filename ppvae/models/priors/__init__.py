@@ -8,6 +8,7 @@ user's file or module works too (see :func:`make_prior`).
 """
 
 from ppvae.models.priors.conditional import ConditionalGaussian
+from ppvae.models.priors.flat import FlatPrior, is_improper
 from ppvae.models.priors.flow import FlowPrior
 from ppvae.models.priors.gaussian import IIDNormal, LearnedGaussian, StandardNormal
 from ppvae.models.priors.heavy_tailed import LaplacePrior, StudentTPrior
@@ -19,6 +20,7 @@ from ppvae.models.priors.markov import (
 )
 from ppvae.models.priors.mixture import MixtureOfGaussians
 from ppvae.models.priors.registry import (
+    IMPROPER_PRIORS,
     PRIORS,
     canonical_spec,
     latent_shape_of,
@@ -29,8 +31,10 @@ from ppvae.models.priors.registry import (
 from ppvae.models.priors.vamp import VampPrior
 
 __all__ = [
+    "IMPROPER_PRIORS",
     "PRIORS",
     "ConditionalGaussian",
+    "FlatPrior",
     "FlowPrior",
     "GatedTransition",
     "GaussianMarkovChain",
@@ -44,6 +48,7 @@ __all__ = [
     "StudentTPrior",
     "VampPrior",
     "canonical_spec",
+    "is_improper",
     "latent_shape_of",
     "make_prior",
     "parse_prior_args",

@@ -3,7 +3,7 @@
 A prior *spec* is one of
 
 * a registered name: ``normal``, ``learned``, ``mixture``, ``vamp``, ``flow``, ``laplace``,
-  ``student-t``, ``conditional``, ``markov``;
+  ``student-t``, ``conditional``, ``markov``, ``iid``, or the improper ``flat``;
 * ``path/to/file.py:Name`` — a class or callable defined in a user's file;
 * ``package.module:Name`` — the same, from an importable module.
 
@@ -30,6 +30,7 @@ from pyro.distributions import Distribution
 
 from ppvae.errors import UserInputError
 from ppvae.models.priors.conditional import ConditionalGaussian
+from ppvae.models.priors.flat import FlatPrior
 from ppvae.models.priors.flow import FlowPrior
 from ppvae.models.priors.gaussian import IIDNormal, LearnedGaussian, StandardNormal
 from ppvae.models.priors.heavy_tailed import LaplacePrior, StudentTPrior
@@ -49,6 +50,8 @@ PRIORS: dict[str, type] = {
     "markov": MarkovPrior,
     "iid": IIDNormal,
 }
+# Improper priors (no density to sample or integrate): the deterministic autoencoders' flat prior.
+IMPROPER_PRIORS: dict[str, type] = {"flat": FlatPrior}
 KNOWN = ("latent_dim", "x_shape", "context_dim")
 
 
@@ -90,11 +93,11 @@ def resolve_prior(spec: str) -> Callable:
         >>> resolve_prior("mixture").__name__
         'MixtureOfGaussians'
     """
-    if spec in PRIORS:
-        return PRIORS[spec]
+    if spec in PRIORS or spec in IMPROPER_PRIORS:
+        return PRIORS.get(spec) or IMPROPER_PRIORS[spec]
     if ":" not in spec:
         raise UserInputError(
-            f"unknown prior {spec!r}; choose one of {', '.join(PRIORS)}, "
+            f"unknown prior {spec!r}; choose one of {', '.join([*PRIORS, *IMPROPER_PRIORS])}, "
             "or give path/to/file.py:Name or package.module:Name"
         )
     where, _, name = spec.rpartition(":")
