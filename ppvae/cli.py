@@ -20,9 +20,14 @@ from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import ANNEALING
 from ppvae.inference.svi import ELBOS, FitConfig, TrainingDiverged
-from ppvae.models.build import ModelConfig
+from ppvae.models.build import NETS, ModelConfig
+from ppvae.models.corruption import CORRUPTIONS
+from ppvae.models.family import FAMILY, family_settings
+from ppvae.models.heads import CODES, GUIDES
 from ppvae.models.likelihoods import LIKELIHOODS
+from ppvae.models.nets import ACTIVATIONS
 from ppvae.models.priors import PRIORS, parse_prior_args
+from ppvae.models.priors.registry import IMPROPER_PRIORS
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run
 from ppvae.sweep import SWEEP_FILES, beta_sweep
 
@@ -168,17 +173,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     m.add_argument(
         "--hidden",
         type=_positive_int,
-        nargs="+",
+        nargs="*",
         default=None,
         metavar="WIDTH",
-        help="hidden widths; several give a deeper (stacked) network [default: 400]",
+        help="hidden widths; several give a deeper (stacked) network, none a linear one "
+        "[default: 400]",
     )
     m.add_argument(
         "--prior",
         default=None,
         metavar="SPEC",
-        help="a registered prior (" + ", ".join(PRIORS) + "), path/to/file.py:Name or "
-        "package.module:Name [default: normal]",
+        help="a registered prior (" + ", ".join([*PRIORS, *IMPROPER_PRIORS]) + "), "
+        "path/to/file.py:Name or package.module:Name [default: normal]",
     )
     m.add_argument(
         "--prior-arg",
@@ -197,10 +203,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument(
         "--activation",
-        choices=["relu", "tanh", "elu", "gelu", "softplus"],
+        choices=list(ACTIVATIONS),
         default=None,
         help="hidden nonlinearity [default: relu]",
     )
+    _add_family(p)
     t = p.add_argument_group("training")
     t.add_argument(
         "--epochs", type=int, default=None, help=f"[default: {_default(FitConfig, 'epochs')}]"
@@ -235,6 +242,77 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--seed", type=int, default=None, help="training seed [default: 0]")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... [default: cpu]")
+
+
+def _add_family(p: argparse.ArgumentParser) -> None:
+    f = p.add_argument_group("autoencoder family (see docs/autoencoders.md)")
+    f.add_argument(
+        "--family",
+        choices=list(FAMILY),
+        default=None,
+        help="a preset of the settings below (and of --prior, --hidden, --likelihood); "
+        "flags given explicitly override it [default: vae]",
+    )
+    f.add_argument(
+        "--net",
+        choices=NETS,
+        default=None,
+        help="mlp, or conv (stride-2 convolutions for images, then the hidden layers) "
+        "[default: mlp]",
+    )
+    f.add_argument(
+        "--channels",
+        type=_positive_int,
+        nargs="+",
+        default=None,
+        metavar="C",
+        help="conv: output channels of each convolution [default: 32 64]",
+    )
+    f.add_argument(
+        "--guide",
+        choices=GUIDES,
+        default=None,
+        help="normal: q(z|x) Gaussian (a VAE); delta: a point mass (an autoencoder) "
+        "[default: normal]",
+    )
+    f.add_argument(
+        "--code",
+        choices=CODES,
+        default=None,
+        help="delta guide: linear codes, or sigmoid codes in (0, 1) [default: linear]",
+    )
+    f.add_argument(
+        "--corruption",
+        choices=CORRUPTIONS,
+        default=None,
+        help="noise on the guide's input only (a denoising model); the model scores clean x "
+        "[default: none]",
+    )
+    f.add_argument(
+        "--noise-level",
+        type=float,
+        default=None,
+        help="fraction masked or replaced (mask, salt-pepper) or noise scale (gaussian)",
+    )
+    f.add_argument(
+        "--contractive",
+        type=float,
+        default=None,
+        help="lambda of the contractive factor -lambda ||d code / dx||^2_F [default: 0, off]",
+    )
+    f.add_argument(
+        "--sparsity-target",
+        type=float,
+        default=None,
+        help=f"rho, the target mean of sigmoid codes [default: "
+        f"{_default(ModelConfig, 'sparsity_target')}]",
+    )
+    f.add_argument(
+        "--sparsity-weight",
+        type=float,
+        default=None,
+        help="weight of the KL-sparsity factor -w sum_j KL(rho || mean code j) [default: 0, off]",
+    )
 
 
 def _add_evaluation(p: argparse.ArgumentParser) -> None:
@@ -362,12 +440,64 @@ def _add_quadrants(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
 
 
+def _add_denoise(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "denoise",
+        help="PSNR of trained runs' reconstructions of corrupted test images",
+        description="Corrupt the test images (seeded) at each --levels value, reconstruct them "
+        "with every RUN's model, and report the PSNR against the clean images, of the "
+        "corrupted input and of each reconstruction. Writes OUT/denoising.csv, "
+        "OUT/denoising.json and OUT/denoising.png (clean, corrupted, reconstructions).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of one dataset")
+    p.add_argument(
+        "--corruption", choices=CORRUPTIONS[1:], default="mask", help="the test corruption"
+    )
+    p.add_argument("--levels", type=float, nargs="+", default=[0.1, 0.25, 0.5], help="noise levels")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corruption")
+    p.add_argument("--out", default="runs/denoise", help="output folder")
+
+
+def _add_probe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="linear-probe accuracy of trained runs' codes, against PCA; 2-D embeddings",
+        description="Fit a logistic regression on each RUN's codes E_q[z|x] of the training "
+        "images and report its test accuracy, beside PCA with as many components; also the "
+        "mean squared norm of the encoder Jacobian. Writes OUT/probe.csv, OUT/probe.json and "
+        "OUT/embedding-<run>.png (codes in 2-D coloured by label).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of one labelled dataset")
+    p.add_argument("--no-pca", dest="pca", action="store_false", help="leave out the PCA rows")
+    p.add_argument(
+        "--max-train", type=_positive_int, default=10000, help="training codes the probe uses"
+    )
+    p.add_argument("--out", default="runs/probe", help="output folder")
+
+
+def _add_pca(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pca",
+        help="principal angles between a linear autoencoder's subspace and PCA's",
+        description="Compare the span of RUN's decoder (its Jacobian at z = 0: the whole map "
+        "for a linear autoencoder, --family linear) with the top-k principal components of "
+        "the training data, by principal angles in degrees; writes RUN/pca_angles.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument("run", help="run folder written by `ppvae fit`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ppvae`` argument parser (one sub-command per job).
 
     Example:
         >>> sorted(build_parser()._actions[-1].choices)
-        ['evaluate', 'fit', 'generate', 'quadrants', 'sweep']
+        ['denoise', 'evaluate', 'fit', 'generate', 'pca', 'probe', 'quadrants', 'sweep']
     """
     parser = argparse.ArgumentParser(
         prog="ppvae",
@@ -382,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_generate(sub)
     _add_quadrants(sub)
+    _add_denoise(sub)
+    _add_probe(sub)
+    _add_pca(sub)
     return parser
 
 
@@ -392,13 +525,15 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     given = _given(args)
     pick = lambda kind: {f.name: given[f.name] for f in fields(kind) if f.name in given}  # noqa: E731
-    if "hidden" in given:
-        given["hidden"] = tuple(given["hidden"])
+    for name in ("hidden", "channels"):
+        if name in given:
+            given[name] = tuple(given[name])
     if "prior_args" in given:
         given["prior_args"] = parse_prior_args(given["prior_args"])
+    preset = family_settings(given.get("family", "vae"))
     return RunConfig(
         data=DataConfig(**pick(DataConfig)),
-        model=ModelConfig(**pick(ModelConfig)),
+        model=ModelConfig(**{**preset, **pick(ModelConfig)}),
         fit=FitConfig(**pick(FitConfig)),
         eval=EvalConfig(**pick(EvalConfig)),
     )
@@ -511,6 +646,38 @@ def _cmd_quadrants(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_denoise(args: argparse.Namespace) -> int:
+    from ppvae.tasks.applications import denoise_runs
+    from ppvae.tasks.denoise import format_denoising
+
+    rows = denoise_runs(args.runs, args.out, args.corruption, args.levels, args.seed)
+    print(format_denoising(rows))
+    print(f"\nwrote {Path(args.out) / 'denoising.csv'}, denoising.json, denoising.png")
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from ppvae.tasks.applications import probe_runs
+    from ppvae.tasks.probe import format_probe
+
+    rows = probe_runs(args.runs, args.out, args.pca, args.max_train)
+    print(format_probe(rows))
+    print(f"\nwrote {Path(args.out) / 'probe.csv'}, probe.json, embedding-<run>.png")
+    return 0
+
+
+def _cmd_pca(args: argparse.Namespace) -> int:
+    from ppvae.tasks.applications import pca_run
+
+    r = pca_run(args.run)
+    what = "decoder" if r["linear"] else "decoder Jacobian at z = 0 (not a linear AE)"
+    print(f"principal angles (degrees) between the {what} and the top-{r['latent_size']} PCs:")
+    print("  " + " ".join(f"{a:.2f}" for a in r["angles"]))
+    print(f"variance the gap misses: {100 * r['variance_gap']:.4f} % of the total")
+    print(f"\nwrote {Path(args.run) / 'pca_angles.json'}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(args.run, args.num_samples, args.seed, args.progress)
     print(format_metrics(metrics))
@@ -524,11 +691,20 @@ def format_metrics(m: dict[str, Any]) -> str:
     Example:
         >>> print(format_metrics({"test_elbo": -1.0, "test_elbo_se": 0.1}).splitlines()[1])
         test ELBO                             -1.000 ± 0.100
+        >>> ae = {"test_elbo": -9.0, "point_estimate": True, "test_log_likelihood": None}
+        >>> print(format_metrics(ae).splitlines()[2])
+        test log p(x)                 undefined (point mass)
     """
     rows = [("metric (nats per example)", "value")]
+    if m.get("family"):
+        rows.append(("model", m["family"]))
+    point = m.get("point_estimate", False)
     if "test_elbo" in m:
-        rows.append(("test ELBO", f"{m['test_elbo']:.3f} ± {m.get('test_elbo_se', 0):.3f}"))
-    if "test_log_likelihood" in m:
+        label = "test objective (not a bound)" if point else "test ELBO"
+        rows.append((label, f"{m['test_elbo']:.3f} ± {m.get('test_elbo_se', 0):.3f}"))
+    if point:
+        rows.append(("test log p(x)", "undefined (point mass)"))
+    elif m.get("test_log_likelihood") is not None:
         given = "x|y" if m.get("context", "none") != "none" else "x"
         rows.append(
             (
@@ -536,7 +712,8 @@ def format_metrics(m: dict[str, Any]) -> str:
                 f"{m['test_log_likelihood']:.3f} ± {m['test_log_likelihood_se']:.3f}",
             )
         )
-    for key, label in (("kl", "KL(q||p) (rate)"), ("reconstruction", "-E log p(x|z) (distortion)")):
+    rate = "-log p(code) (prior penalty)" if point else "KL(q||p) (rate)"
+    for key, label in (("kl", rate), ("reconstruction", "-E log p(x|z) (distortion)")):
         if key in m:
             rows.append((label, f"{m[key]:.3f}"))
     if "active_units" in m:
@@ -559,7 +736,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"fit": _cmd_fit, "evaluate": _cmd_evaluate, "sweep": _cmd_sweep}
-    commands.update(generate=_cmd_generate, quadrants=_cmd_quadrants)
+    commands.update(generate=_cmd_generate, quadrants=_cmd_quadrants, denoise=_cmd_denoise)
+    commands.update(probe=_cmd_probe, pca=_cmd_pca)
     command = commands[args.command]
     try:
         return command(args)

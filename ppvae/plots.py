@@ -115,6 +115,28 @@ def save_reconstructions(
     save_grid(torch.cat(rows), x_shape, path, "data (odd rows) and reconstructions", ncol)
 
 
+def save_scatter(
+    points, labels, path: str | os.PathLike, title: str, max_points: int = 5000
+) -> None:
+    """Save a 2-D scatter of ``points`` (N, 2) coloured by integer ``labels`` (N,), with a
+    legend of the classes; at most ``max_points`` points (the first ones) are drawn.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.png"
+        >>> save_scatter(np.random.rand(20, 2), np.arange(20) % 3, p, "codes"); p.exists()
+        True
+    """
+    points, labels = points[:max_points], labels[:max_points]
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    for label in sorted(set(labels.tolist())):
+        chosen = labels == label
+        ax.scatter(*points[chosen].T, s=3, alpha=0.6, label=str(label))
+    ax.legend(markerscale=4, fontsize=7, loc="best", title="label")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
 def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
     """Save the training and validation ELBO per epoch as a line plot (the training
     objective instead of the training ELBO where β, annealing or free bits changed it).
