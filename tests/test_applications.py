@@ -121,3 +121,14 @@ def test_family_mistakes_exit_2(argv, message, runs, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_level_zero_scores_clean_reconstructions():
+    from ppvae.models import build_vae, family_config
+    from ppvae.tasks.denoise import denoising_table, reconstruct_batches
+
+    ae = build_vae(family_config("ae", x_shape=(6,), latent_dim=2, hidden=(4,)))
+    x = torch.rand(30, 6)
+    (row,) = denoising_table({"ae": ae}, x, levels=[0])
+    assert row["model"] == "ae" and row["gain"] is None
+    assert row["psnr"] == pytest.approx(psnr(x, reconstruct_batches(ae, x)).double().mean().item())

@@ -146,3 +146,16 @@ def test_every_exported_name_is_on_the_api_page():
         if name != "__version__" and f"`{name}" not in text and f" {name}" not in text
     ]
     assert not missing, missing
+
+
+def test_autoencoders_page_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in _python_blocks(DOCS / "autoencoders.md"):
+        exec(compile(block, "autoencoders.md", "exec"), namespace)
+    assert namespace["clean"].shape == (8, 1, 8, 8)
+
+
+def test_autoencoder_family_example_runs():
+    out = _run_example("autoencoder_family.py", "--epochs", "2", "--latent-dim", "4")
+    assert "PSNR (dB)" in out and "PCA-4" in out and "denoising-vae" in out

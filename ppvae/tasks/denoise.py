@@ -71,7 +71,8 @@ def denoising_table(
 
     Returns one row per (level, source): ``corruption``, ``level``, ``model`` (``input``
     for the corrupted images themselves), ``psnr``, ``psnr_se``, and ``gain`` over the
-    corrupted input.
+    corrupted input.  Level 0 scores the reconstructions of the clean images (no
+    ``input`` row, ``gain`` None).
 
     Example:
         >>> from ppvae.models import build_vae, family_config
@@ -90,8 +91,10 @@ def denoising_table(
     for level in levels:
         check_corruption(kind, level)
         noisy = corrupt(x, kind, level, torch.Generator().manual_seed(seed))
-        base, base_se = mean_and_se(psnr(x, noisy))
-        rows.append(_row(kind, level, "input", base, base_se, base))
+        base = None  # level 0: the clean images themselves, reconstructed
+        if level > 0:
+            base, base_se = mean_and_se(psnr(x, noisy))
+            rows.append(_row(kind, level, "input", base, base_se, base))
         for name, vae in models.items():
             value, se = mean_and_se(psnr(x, reconstruct_batches(vae, noisy)))
             rows.append(_row(kind, level, name, value, se, base))
@@ -105,7 +108,7 @@ def _row(kind, level, model, value, se, base) -> dict[str, Any]:
         "model": model,
         "psnr": value,
         "psnr_se": se,
-        "gain": value - base,
+        "gain": None if base is None else value - base,
     }
 
 
@@ -125,7 +128,7 @@ def save_denoising_figure(
     seed: int = 0,
 ) -> None:
     """A grid: clean test images, their corrupted copies, then each model's reconstruction
-    (one row each).
+    (one row each); at ``level`` 0 the reconstructions of the clean images.
 
     Example:
         >>> import tempfile, pathlib
@@ -138,8 +141,10 @@ def save_denoising_figure(
     """
     x = x[:num]
     noisy = corrupt(x, kind, level, torch.Generator().manual_seed(seed))
-    rows = [x, noisy] + [reconstruct_batches(vae, noisy).clamp(0, 1) for vae in models.values()]
-    title = f"rows: clean, {kind} {level:g}, then " + ", ".join(models)
+    rows = [x, noisy] if level > 0 else [x]  # level 0: reconstructions of clean images
+    rows += [reconstruct_batches(vae, noisy).clamp(0, 1) for vae in models.values()]
+    noise = f"{kind} {level:g}, " if level > 0 else ""
+    title = f"rows: clean, {noise}then " + ", ".join(models)
     plots.save_grid(torch.cat(rows), x_shape, path, title, ncol=len(x))
 
 
@@ -154,8 +159,8 @@ def format_denoising(rows: Sequence[dict[str, Any]]) -> str:
     lines = [f"{'corruption':<10} {'level':>5}  {'model':<20} {'PSNR (dB)':>13} {'gain':>9}"]
     for r in rows:
         value = f"{r['psnr']:.2f} ± {r['psnr_se']:.2f}"
+        gain = "-" if r["gain"] is None else f"{r['gain']:+.2f}"
         lines.append(
-            f"{r['corruption']:<10} {r['level']:>5g}  {r['model']:<20} {value:>13} "
-            f"{r['gain']:>+9.2f}"
+            f"{r['corruption']:<10} {r['level']:>5g}  {r['model']:<20} {value:>13} {gain:>9}"
         )
     return "\n".join(lines)
