@@ -1,5 +1,6 @@
 """What is done with a model: fit it by SVI, evaluate it honestly."""
 
+from ppvae.inference.diagnostics import pareto_khat, unreliable_share
 from ppvae.inference.elbo import AnalyticKL_ELBO, has_analytic_kl, make_elbo
 from ppvae.inference.evaluate import (
     Metrics,
@@ -8,12 +9,14 @@ from ppvae.inference.evaluate import (
     elbo,
     evaluate,
     has_log_likelihood,
+    importance_log_weights,
     log_likelihood,
     mean_and_se,
     pointwise,
 )
 from ppvae.inference.free_bits import FreeBitsELBO
 from ppvae.inference.kl_weight import KLSchedule, LatentScale
+from ppvae.inference.paired import across_seeds, paired_difference
 from ppvae.inference.svi import (
     FitConfig,
     FitResult,
@@ -33,16 +36,21 @@ __all__ = [
     "Metrics",
     "Pointwise",
     "TrainingDiverged",
+    "across_seeds",
     "active_units",
     "elbo",
     "evaluate",
     "fit",
     "has_analytic_kl",
     "has_log_likelihood",
+    "importance_log_weights",
     "log_likelihood",
     "make_elbo",
     "mean_and_se",
+    "paired_difference",
+    "pareto_khat",
     "penalized",
     "pointwise",
+    "unreliable_share",
     "validation_terms",
 ]

@@ -254,6 +254,51 @@ def pointwise(
     return Pointwise(num_samples=num_samples, **cat)
 
 
+@torch.no_grad()
+def importance_log_weights(
+    vae: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    num_samples: int = 1000,
+    batch_size: int = 100,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Log importance weights log p(x, z_k) − log q(z_k | x), k = 1..K, per data point:
+    shape (N, K), float64.  Their log-mean-exp is the estimate of log p(x) that
+    :func:`pointwise` reports; their spread says how good the guide is as a proposal
+    (see :mod:`ppvae.inference.diagnostics`).  Memory is N·K numbers: use a subset of the
+    data for large K.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> importance_log_weights(vae, torch.ones(3, 6), num_samples=20).shape
+        torch.Size([3, 20])
+    """
+    if num_samples < 1 or len(x) == 0:
+        raise UserInputError("need at least one sample and one data point")
+    device = next(iter(vae.parameters()), torch.empty(0)).device
+    was_training = vae.training
+    vae.eval()
+    store_off = getattr(vae, "param_store_off", contextlib.nullcontext)()
+    penalties_off = getattr(vae, "penalties_off", contextlib.nullcontext)()
+    parts = []
+    try:
+        with seeded(seed), store_off, penalties_off, pyro.validation_enabled(False):
+            first = _batch(x, y, 0, 2, device)
+            if not has_log_likelihood(vae.model, vae.guide, *first):
+                raise UserInputError("a point-mass guide or a flat prior has no importance weights")
+            nesting = max_plate_nesting(vae.model, vae.guide, *first)
+            for start in range(0, len(x), batch_size):
+                xb, yb = _batch(x, y, start, batch_size, device)
+                terms = _log_terms(vae.model, vae.guide, xb, yb, num_samples, nesting)
+                log_w = terms["lik"].double() + terms["prior"].double() - terms["q"].double()
+                parts.append(log_w.T.cpu())  # (B, K)
+    finally:
+        vae.train(was_training)
+    return torch.cat(parts)
+
+
 def _innermost(fn):
     while isinstance(fn, torch.distributions.Independent):
         fn = fn.base_dist
