@@ -36,6 +36,8 @@ INTERRUPTED = {
     "fit": "; the last finished epoch is in the run folder's checkpoint.pt: continue with --resume",
     "sweep": "; finished betas are kept and the interrupted one resumes from its checkpoint: "
     "run the same ppvae sweep command again",
+    "compare": "; finished runs are kept and the interrupted one resumes from its checkpoint: "
+    "run the same ppvae compare command again",
 }
 
 # Flags that may change when a run is resumed; any other flag must match the saved run.
@@ -440,6 +442,45 @@ def _add_quadrants(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare priors on equal terms: ELBO, log p(x), paired differences, k-hat",
+        description="Fit the same model once per --priors entry and seed (identical networks, "
+        "data split, budget; each an ordinary run folder OUT/<prior>/seed-<s>, reused when "
+        "the command is run again), then print and write (OUT/compare.csv, OUT/compare.md) "
+        "the test ELBO, importance-sampled log p(x), the paired difference to the first "
+        "prior on the same test images, rate, distortion, active units and the share of "
+        "test points whose Pareto k-hat is at least 0.7.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument(
+        "--priors",
+        nargs="+",
+        required=True,
+        metavar="SPEC",
+        help="priors to compare, the first being the baseline: registered names, "
+        "path/to/file.py:Name or package.module:Name",
+    )
+    p.add_argument("--seeds", type=_positive_int, default=1, help="training seeds 0..N-1")
+    p.add_argument(
+        "--khat-points", type=_positive_int, default=200, help="test points k-hat is computed on"
+    )
+    p.add_argument(
+        "--khat-samples", type=_positive_int, default=1000, help="importance samples for k-hat"
+    )
+    _add_run_options(p)
+    _add_objective(p, sweep=False)
+    _add_evaluation(p)
+    r = p.add_argument_group("comparison folder")
+    r.add_argument("--out", default=None, help="folder [default: runs/<data>-compare]")
+    r.add_argument("--overwrite", action="store_true", help="refit every run from scratch")
+    r.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    )
+
+
 def _add_denoise(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "denoise",
@@ -497,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     Example:
         >>> sorted(build_parser()._actions[-1].choices)
-        ['denoise', 'evaluate', 'fit', 'generate', 'pca', 'probe', 'quadrants', 'sweep']
+        ['compare', 'denoise', 'evaluate', 'fit', 'generate', 'pca', 'probe', 'quadrants', 'sweep']
     """
     parser = argparse.ArgumentParser(
         prog="ppvae",
@@ -512,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_generate(sub)
     _add_quadrants(sub)
+    _add_compare(sub)
     _add_denoise(sub)
     _add_probe(sub)
     _add_pca(sub)
@@ -646,6 +688,29 @@ def _cmd_quadrants(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ppvae.compare import COMPARE_FILES, compare, format_table
+
+    if args.prior is not None:
+        raise UserInputError("give the priors to compare with --priors, not --prior")
+    priors, seeds = args.priors, range(args.seeds)
+    khat = (args.khat_points, args.khat_samples)
+    for name in ("priors", "seeds", "khat_points", "khat_samples"):
+        delattr(args, name)
+    out = Path(args.out or f"runs/{Path(args.name or 'digits').stem}-compare")
+    config = _run_config(args)
+
+    def announce(prior: str, seed: int, folder: Path) -> None:
+        print(f"ppvae compare: {prior}, seed {seed} -> {folder}", flush=True)
+
+    rows = compare(config, priors, out, seeds, *khat, overwrite=args.overwrite, on_run=announce)
+    print(format_table(rows))
+    print("\nfiles written:")
+    for name in COMPARE_FILES:
+        print(f"  {out / name}")
+    return 0
+
+
 def _cmd_denoise(args: argparse.Namespace) -> int:
     from ppvae.tasks.applications import denoise_runs
     from ppvae.tasks.denoise import format_denoising
@@ -737,7 +802,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"fit": _cmd_fit, "evaluate": _cmd_evaluate, "sweep": _cmd_sweep}
     commands.update(generate=_cmd_generate, quadrants=_cmd_quadrants, denoise=_cmd_denoise)
-    commands.update(probe=_cmd_probe, pca=_cmd_pca)
+    commands.update(probe=_cmd_probe, pca=_cmd_pca, compare=_cmd_compare)
     command = commands[args.command]
     try:
         return command(args)

@@ -6,6 +6,7 @@
     checkpoint.pt         model, optimiser and RNG state (after every epoch, atomically)
     history.csv           per-epoch train/validation ELBO and seconds
     metrics.json          test metrics in nats per example (names are stable)
+    pointwise.pt          per-test-example log p(x) and ELBO (for paired comparisons)
     samples.png, reconstructions.png, elbo.png
 
 ``evaluate_run`` recomputes the metrics from the checkpoint.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 import platform
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from ppvae.checks import check_fields, check_positive, check_seed
 from ppvae.data import Data, DataConfig, load_data, resolve_binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import load_checkpoint, load_weights
-from ppvae.inference.evaluate import evaluate
+from ppvae.inference.evaluate import is_discrete, pointwise, summarize
 from ppvae.inference.svi import (
     FitConfig,
     FitResult,
@@ -37,7 +39,7 @@ from ppvae.inference.svi import (
     check_objective,
     fit,
 )
-from ppvae.io import read_json, write_csv, write_json
+from ppvae.io import read_json, save_torch, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.family import family_of
 from ppvae.models.frames import FrameEncoder
@@ -53,6 +55,7 @@ RUN_FILES = (
     "checkpoint.pt",
     "history.csv",
     "metrics.json",
+    "pointwise.pt",
     "samples.png",
     "reconstructions.png",
     "elbo.png",
@@ -207,7 +210,7 @@ def fit_run(
     if result.history:
         write_csv(out / "history.csv", result.history)
         plots.save_elbo_curves(result.history, out / "elbo.png")
-    metrics = _test_metrics(vae, data, config, result)
+    metrics = _test_metrics(vae, data, config, result, out)
     write_json(out / "metrics.json", metrics)
     _pictures(vae, data, out)
     return metrics
@@ -241,7 +244,7 @@ def evaluate_run(
         best_epoch=int(ckpt.get("best_epoch", 0)),
     )
     config.fit.progress = progress
-    metrics = {**previous, **_test_metrics(vae, data, config, result)}
+    metrics = {**previous, **_test_metrics(vae, data, config, result, run)}
     write_json(run / "metrics.json", metrics)
     return metrics
 
@@ -282,15 +285,31 @@ def final_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     return ckpt["best_model"] if early_stopping and ckpt.get("best_model") else ckpt["model"]
 
 
-def _test_metrics(vae: VAE, data: Data, config: RunConfig, result: FitResult) -> dict[str, Any]:
-    m = evaluate(
+def _test_metrics(
+    vae: VAE, data: Data, config: RunConfig, result: FitResult, out: Path | None = None
+) -> dict[str, Any]:
+    x, y = data.split("test")
+    start = time.perf_counter()
+    points = pointwise(
         vae,
-        *data.split("test"),
-        num_samples=config.eval.num_samples,
+        x,
+        y,
+        config.eval.num_samples,
         batch_size=config.eval.batch_size,
         seed=config.eval.seed,
         progress=config.fit.progress,
     )
+    m = summarize(points, is_discrete(vae), math.prod(x.shape[1:]), time.perf_counter() - start)
+    if out is not None:  # per-test-point values, for paired comparisons between runs
+        save_torch(
+            out / "pointwise.pt",
+            {
+                "log_likelihood": points.log_likelihood,
+                "elbo": points.elbo,
+                "num_samples": points.num_samples,
+                "seed": config.eval.seed,
+            },
+        )
     return {
         "dataset": data.name,
         "likelihood": config.model.likelihood,

@@ -7,24 +7,20 @@ are fitted.  ``OUT/sweep.csv`` and ``OUT/rate_distortion.png`` are rewritten at 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ppvae import plots
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import check_schedule
-from ppvae.inference.svi import FitConfig
-from ppvae.io import read_json, write_csv
+from ppvae.io import write_csv
 from ppvae.models.priors.registry import IMPROPER_PRIORS
-from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, fit_run, prepare
+from ppvae.reuse import check_existing, run_or_reuse
+from ppvae.runs import RunConfig
 
 SWEEP_FILES = ("sweep.csv", "rate_distortion.png")
-# Settings a finished run may differ in and still be reused by a sweep.
-MAY_DIFFER = ("progress", "device", "download", "data_dir")
-DEFAULTS = {"fit": FitConfig().to_dict(), "eval": asdict(EvalConfig())}
 
 
 def beta_sweep(
@@ -54,19 +50,22 @@ def beta_sweep(
     """
     betas = _check_betas(betas, config)
     out = Path(out)
+    runs = [(_with_beta(config, beta), out / f"beta-{beta:g}") for beta in betas]
     if not overwrite:
-        _check_existing(config, betas, out)  # every folder, before anything is fitted
+        check_existing(runs)  # every folder, before anything is fitted
     rows = []
-    for beta in betas:
-        folder = out / f"beta-{beta:g}"
+    for beta, (run_config, folder) in zip(betas, runs, strict=True):
         if on_run is not None:
             on_run(beta, folder)
-        run_config = replace(config, fit=replace(config.fit, beta=beta))
-        metrics = _run_or_reuse(run_config, folder, overwrite)
+        metrics = run_or_reuse(run_config, folder, overwrite)
         rows.append(_row(beta, metrics, folder))
     write_csv(out / "sweep.csv", rows)
     plots.save_rate_distortion(rows, out / "rate_distortion.png")
     return rows
+
+
+def _with_beta(config: RunConfig, beta: float) -> RunConfig:
+    return replace(config, fit=replace(config.fit, beta=beta))
 
 
 def _check_betas(betas: Sequence[float], config: RunConfig) -> list[float]:
@@ -82,56 +81,6 @@ def _check_betas(betas: Sequence[float], config: RunConfig) -> list[float]:
     if len({f"{b:g}" for b in betas}) != len(betas):
         raise UserInputError(f"the betas repeat a value: {list(betas)}")
     return sorted(betas)
-
-
-def _check_existing(config: RunConfig, betas: list[float], out: Path) -> None:
-    """Refuse a sweep folder whose runs were made with other settings (any resolved data,
-    model, training or evaluation setting other than β, progress and device)."""
-    resolved = None
-    for beta in betas:
-        folder = out / f"beta-{beta:g}"
-        if not (folder / "config.json").is_file():
-            if any((folder / name).exists() for name in RUN_FILES):
-                raise UserInputError(
-                    f"{folder} holds part of a run but no config.json; pass --overwrite"
-                )
-            continue
-        if resolved is None:
-            resolved = prepare(config)[0].to_dict()
-        saved = read_json(folder / "config.json")
-        differs = []
-        for section in ("data", "model", "fit", "eval"):
-            now = {**resolved[section], "beta": beta} if section == "fit" else resolved[section]
-            differs += _differences(saved.get(section, {}), now, section)
-        if differs:
-            raise UserInputError(
-                f"{folder} holds a run with other settings ({', '.join(differs)}); "
-                "pass --overwrite or choose another --out"
-            )
-
-
-def _run_or_reuse(config: RunConfig, folder: Path, overwrite: bool) -> dict[str, Any]:
-    if overwrite or not (folder / "config.json").is_file():
-        return fit_run(config, folder, overwrite=overwrite)
-    if (folder / "metrics.json").is_file():
-        return read_json(folder / "metrics.json")
-    return fit_run(config, folder, resume=True)  # interrupted: continue from the checkpoint
-
-
-def _differences(saved: dict, now: dict, section: str) -> list[str]:
-    # a setting added after a run was saved had its default value then
-    defaults = DEFAULTS.get(section, {})
-    old = {key: saved.get(key, defaults.get(key)) for key in now}
-    return [
-        f"{section}.{key}={old[key]!r} (now {value!r})"
-        for key, value in now.items()
-        if key not in MAY_DIFFER and _plain(old[key]) != _plain(value)
-    ]
-
-
-def _plain(value: Any) -> Any:
-    """JSON's view of a value (tuples become lists), for comparing with a saved config."""
-    return json.loads(json.dumps(value))
 
 
 def _row(beta: float, metrics: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def evaluate(
     """
     start = time.perf_counter()
     points = pointwise(vae, x, y, num_samples, **kw)
-    return summarize(points, _discrete(vae), math.prod(x.shape[1:]), time.perf_counter() - start)
+    return summarize(points, is_discrete(vae), math.prod(x.shape[1:]), time.perf_counter() - start)
 
 
 def summarize(points: Pointwise, discrete: bool, x_numel: int, seconds: float = 0.0) -> Metrics:
@@ -330,7 +330,14 @@ def _batch(x, y, start, size, device):
     return xb, (None if y is None else y[start : start + size].to(device))
 
 
-def _discrete(vae: nn.Module) -> bool:
+def is_discrete(vae: nn.Module) -> bool:
+    """Whether ``vae``'s likelihood is over discrete data (so bits per dimension apply).
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> is_discrete(build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,))))
+        True
+    """
     return bool(getattr(getattr(vae, "likelihood", None), "discrete", False))
 
 
