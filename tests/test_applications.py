@@ -132,3 +132,11 @@ def test_level_zero_scores_clean_reconstructions():
     (row,) = denoising_table({"ae": ae}, x, levels=[0])
     assert row["model"] == "ae" and row["gain"] is None
     assert row["psnr"] == pytest.approx(psnr(x, reconstruct_batches(ae, x)).double().mean().item())
+
+
+def test_denoise_refuses_binarised_runs(tmp_path, capsys):
+    binary = tmp_path / "binary"
+    assert main(["fit", *TINY[:2], *TINY[4:], "--out", str(binary)]) == 0
+    capsys.readouterr()
+    assert main(["denoise", str(binary), "--out", str(tmp_path / "d")]) == 2
+    assert "binarised" in capsys.readouterr().err

@@ -43,11 +43,8 @@ def test_the_corruption_never_reaches_the_observed_site(member, kind):
     assert observed["is_observed"] and torch.equal(observed["value"], original)
     assert torch.equal(x, original)  # the batch itself is never modified in place
     assert len(seen) == 1 and not torch.equal(seen[0], original)  # the guide saw x̃
-    # and the loss is a function of the clean x: the same corrupted input scored against
-    # clean data gives the same likelihood term as the trace
-    z = guide_trace.nodes["z"]["value"]
-    expected = vae.likelihood(vae.decoder(z)).log_prob(original)
-    torch.testing.assert_close(observed["fn"].log_prob(observed["value"]), expected)
+    if member == "denoising":  # a point mass: the guide's z is the code of what it saw
+        torch.testing.assert_close(guide_trace.nodes["z"]["value"], vae.encoder(seen[0]).mean)
 
 
 def test_evaluation_and_reconstruction_see_the_clean_input():
@@ -57,7 +54,7 @@ def test_evaluation_and_reconstruction_see_the_clean_input():
     vae.eval()
     traces(vae.model, vae.guide, x)
     vae.reconstruct(x)
-    assert all(torch.equal(s, x) for s in seen)
+    assert len(seen) == 2 and all(torch.equal(s, x) for s in seen)
 
 
 @pytest.mark.parametrize("kind", KINDS)

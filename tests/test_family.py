@@ -125,3 +125,23 @@ def test_family_names():
     assert family_of(ModelConfig(x_shape=(1, 8, 8), net="conv")) == "convolutional VAE"
     with pytest.raises(UserInputError, match="unknown family member"):
         family_config("stacked")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"prior": "flat"}, "needs the point-mass guide"),
+        ({"guide": "delta", "prior": "vamp"}, "VampPrior"),
+        ({"corruption": "mask"}, "both a corruption and a noise level"),
+        ({"noise_level": 0.3}, "both a corruption and a noise level"),
+    ],
+)
+def test_unbounded_or_broken_pairs_are_refused(settings, message):
+    with pytest.raises(UserInputError, match=message):
+        build_vae(ModelConfig(x_shape=(1, 8, 8), latent_dim=2, hidden=(8,), **settings))
+
+
+def test_a_point_estimate_is_never_called_an_elbo_in_training(greys):
+    ae = build_vae(family_config("ae", x_shape=greys.x_shape, hidden=(16,), likelihood="mse"))
+    result = fit(ae, greys, epochs=1, progress=False)
+    assert math.isnan(result.history[0]["train_elbo"])

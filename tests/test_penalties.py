@@ -137,3 +137,11 @@ def test_penalties_keep_pyro_validation_happy():
     with pyro.validation_enabled(True):
         loss = pyro.infer.Trace_ELBO().differentiable_loss(vae.model, vae.guide, torch.rand(5, 6))
     assert torch.isfinite(loss)
+
+
+def test_conv_frames_of_sequences_use_autograd():
+    torch.manual_seed(8)
+    encoder = FrameEncoder((3, 1, 8, 8), 2, (6,), network=ConvEncoder, channels=(4,))
+    x = torch.rand(2, 3, 1, 8, 8)
+    per_frame = _reference(encoder.frame, x.reshape(6, 1, 8, 8)).reshape(2, 3).sum(-1)
+    torch.testing.assert_close(jacobian_sq_norm(encoder, x), per_frame)

@@ -56,6 +56,7 @@ class Pointwise:
     reconstruction: torch.Tensor
     posterior_mean: torch.Tensor
     num_samples: int
+    defined: bool = True  # False: log p(x) is undefined (point mass or improper prior)
 
 
 @dataclass
@@ -147,7 +148,7 @@ def summarize(points: Pointwise, discrete: bool, x_numel: int, seconds: float = 
     """
     elbo, elbo_se = mean_and_se(points.elbo)
     ll, ll_se = mean_and_se(points.log_likelihood)
-    undefined = math.isnan(ll)
+    undefined = not points.defined
     return Metrics(
         elbo=elbo,
         elbo_se=elbo_se,
@@ -251,7 +252,7 @@ def pointwise(
     cat = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
     if not defined:
         cat["log_likelihood"] = torch.full_like(cat["log_likelihood"], math.nan)
-    return Pointwise(num_samples=num_samples, **cat)
+    return Pointwise(num_samples=num_samples, defined=defined, **cat)
 
 
 @torch.no_grad()

@@ -40,9 +40,10 @@ from ppvae.inference.checkpoint import (
     set_rng_state,
 )
 from ppvae.inference.elbo import ELBOS, make_elbo
-from ppvae.inference.evaluate import pointwise
+from ppvae.inference.evaluate import has_log_likelihood, pointwise
 from ppvae.inference.free_bits import FreeBitsELBO, check_free_bits
 from ppvae.inference.kl_weight import KLSchedule, LatentScale, check_schedule, scaled
+from ppvae.seeding import seeded
 
 
 class TrainingDiverged(RuntimeError):
@@ -227,6 +228,9 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
     steps = max(0, config.epochs - state.epoch) * _steps_per_epoch(data, config.batch_size)
     bar = tqdm(total=steps, disable=not config.progress, unit="step", dynamic_ncols=True)
     loss_fn = _objective(vae, config, elbo)
+    with seeded(config.seed):  # a probe that leaves the training random stream alone
+        point = not has_log_likelihood(vae.model, vae.guide, first_x, first_y)
+    state.not_a_bound = penalized(vae) or point
     while state.epoch < config.epochs and not state.result.stopped_early:
         start = time.perf_counter()
         row = _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar)
@@ -241,7 +245,7 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
         if on_epoch is not None:
             on_epoch(state.result)
         if config.progress and _worth_a_line(state.epoch, config.epochs):
-            bar.write(_format_row(row, config.epochs))
+            bar.write(_format_row(row, config.epochs, point))
     bar.close()
     if state.best_model is not None and config.patience is not None:
         vae.load_state_dict(state.best_model)
@@ -255,6 +259,7 @@ class _TrainState:
     best_val: float = -math.inf
     best_model: dict[str, torch.Tensor] | None = None
     bad_epochs: int = 0
+    not_a_bound: bool = False  # penalties, a point-mass guide or a flat prior
 
     def end_epoch(self, row: dict[str, float], vae: nn.Module, patience: int | None) -> None:
         self.epoch += 1
@@ -380,7 +385,7 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
     objective = -total / count
     return {
         "epoch": state.epoch + 1,
-        "train_elbo": objective if config.is_elbo and not penalized(vae) else math.nan,
+        "train_elbo": objective if config.is_elbo and not state.not_a_bound else math.nan,
         "train_objective": objective,
     }
 
@@ -509,14 +514,15 @@ def _worth_a_line(epoch: int, epochs: int) -> bool:
     return epoch % max(1, epochs // 20) == 0 or epoch == epochs
 
 
-def _format_row(row: dict[str, float], epochs: int) -> str:
+def _format_row(row: dict[str, float], epochs: int, point: bool = False) -> str:
     if math.isnan(row["train_elbo"]):
         train = f"train objective {row['train_objective']:9.3f}"
         if row["kl_weight"] != 1:
             train += f" (β {row['kl_weight']:.3g})"
     else:
         train = f"train ELBO {row['train_elbo']:9.3f}"
+    val = "val objective" if point else "val ELBO"
     return (
-        f"epoch {row['epoch']:>3}/{epochs}  {train}  val ELBO {row['val_elbo']:9.3f}  "
+        f"epoch {row['epoch']:>3}/{epochs}  {train}  {val} {row['val_elbo']:9.3f}  "
         f"KL {row['val_rate']:7.2f}  {row['seconds']:6.1f}s"
     )

@@ -17,7 +17,7 @@ from ppvae.models.heads import CODES, GUIDES
 from ppvae.models.likelihoods import make_likelihood
 from ppvae.models.nets import MLPDecoder, MLPEncoder
 from ppvae.models.penalties import ContractivePenalty, SparsityPenalty
-from ppvae.models.priors import latent_shape_of, make_prior
+from ppvae.models.priors import is_improper, latent_shape_of, make_prior
 from ppvae.models.vae import VAE
 
 NETS = ("mlp", "conv")
@@ -65,6 +65,11 @@ class ModelConfig:
         check_choice("guide", self.guide, GUIDES)
         check_choice("code", self.code, CODES)
         check_corruption(self.corruption, self.noise_level)
+        if (self.corruption == "none") != (self.noise_level == 0):
+            raise UserInputError(
+                "a denoising model needs both a corruption and a noise level > 0 "
+                f"(got corruption {self.corruption!r}, noise level {self.noise_level})"
+            )
         _check_penalties(self)
 
     def to_dict(self) -> dict:
@@ -138,6 +143,19 @@ def _penalties(config: ModelConfig, latent_ndim: int) -> dict[str, nn.Module]:
     return penalties
 
 
+def _check_guide_and_prior(config: ModelConfig, prior) -> None:
+    if is_improper(prior) and config.guide != "delta":
+        raise UserInputError(
+            "a flat prior needs the point-mass guide (--guide delta): with a Gaussian guide "
+            "the objective grows without bound as q widens"
+        )
+    if hasattr(prior, "bind_encoder") and config.guide == "delta":
+        raise UserInputError(
+            "the VampPrior is a mixture of the guide's posteriors, which a point-mass guide "
+            "does not have: use it with --guide normal"
+        )
+
+
 def _probe_batch(prior, context):
     try:
         return prior(context).batch_shape
@@ -180,6 +198,7 @@ def build_vae(config: ModelConfig) -> VAE:
             "the context y is used by nothing: add --condition-networks (encoder and "
             "decoder see y) or --prior conditional (p(z|y)), or drop --context"
         )
+    _check_guide_and_prior(config, prior)
     declared = getattr(prior, "latent_shape", None)
     shape = tuple(declared) if declared else latent_shape_of(prior, config.latent_dim, context)
     likelihood = make_likelihood(config.likelihood, config.x_shape)

@@ -78,7 +78,7 @@ def family_of(config: ModelConfig) -> str:
         parts.append("contractive")
     if config.sparsity_weight > 0 or (delta and config.prior == "laplace"):
         parts.append("sparse")
-    if delta and not config.hidden:
+    if delta and not config.hidden and config.net == "mlp":
         parts.append("linear")
     if config.net == "conv":
         parts.append("convolutional")

@@ -111,7 +111,7 @@ def jacobian_sq_norm(encoder: nn.Module, x: torch.Tensor, y: torch.Tensor | None
     try:
         if isinstance(encoder, MLPEncoder):
             return _mlp_sq_norm(encoder, x, y)
-        if isinstance(encoder, FrameEncoder):
+        if isinstance(encoder, FrameEncoder) and isinstance(encoder.frame, MLPEncoder):
             frame_y = None if y is None else y.unsqueeze(-2)
             return _mlp_sq_norm(encoder.frame, x, frame_y).sum(-1)
     except NotImplementedError:

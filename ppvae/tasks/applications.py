@@ -39,7 +39,12 @@ def load_runs(runs: Sequence[str | Path]) -> tuple[dict[str, nn.Module], Data]:
     models: dict[str, nn.Module] = {}
     data = None
     for run in runs:
-        _, run_data, vae, _ = load_run(run)
+        config, run_data, vae, _ = load_run(run)
+        if config.model.condition_networks or run_data.context != "none":
+            raise UserInputError(
+                f"{run} is a conditional model (it needs a context y); denoise, probe and pca "
+                "take unconditional runs"
+            )
         name = Path(run).resolve().name
         if name in models:
             raise UserInputError(f"two runs are named {name!r}; give folders of distinct names")
@@ -81,6 +86,11 @@ def denoise_runs(
         2
     """
     models, data = load_runs(runs)
+    if data.binarize != "none":
+        raise UserInputError(
+            f"the runs were trained on binarised images ({data.binarize}): PSNR against a "
+            "random binarisation means nothing; denoise runs fitted with --binarize none"
+        )
     x = data.x_test
     rows = denoising_table(models, x, kind, levels, seed)
     out = Path(out)
@@ -149,7 +159,9 @@ def pca_run(run: str | Path) -> dict[str, Any]:
     result = {
         "run": str(run),
         "family": family_of(config.model),
-        "linear": not config.model.hidden and config.model.net == "mlp",
+        "linear": not config.model.hidden
+        and config.model.net == "mlp"
+        and config.model.likelihood in ("mse", "gaussian"),  # an identity mean
         "latent_size": basis.shape[1],
         "angles": [float(a) for a in angles],
         "max_angle": float(angles.max()),
