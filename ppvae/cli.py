@@ -74,15 +74,23 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     _add_objective(p, sweep=False)
     _add_evaluation(p)
-    r = p.add_argument_group("run folder")
-    r.add_argument("--out", default=None, help="run folder [default: runs/<data>]")
+    r = _add_folder(
+        p, "run folder", "run folder [default: runs/<data>]", "replace the run in --out"
+    )
     r.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its checkpoint"
     )
-    r.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+
+
+def _add_folder(p: argparse.ArgumentParser, title: str, out: str, overwrite: str):
+    """The output options of a training command: --out, --overwrite, --no-progress."""
+    r = p.add_argument_group(title)
+    r.add_argument("--out", default=None, help=out)
+    r.add_argument("--overwrite", action="store_true", help=overwrite)
     r.add_argument(
         "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
     )
+    return r
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -99,11 +107,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     _add_objective(p, sweep=True)
     _add_evaluation(p)
-    r = p.add_argument_group("sweep folder")
-    r.add_argument("--out", default=None, help="sweep folder [default: runs/<data>-beta-sweep]")
-    r.add_argument("--overwrite", action="store_true", help="refit every beta from scratch")
-    r.add_argument(
-        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    _add_folder(
+        p,
+        "sweep folder",
+        "sweep folder [default: runs/<data>-beta-sweep]",
+        "refit every beta from scratch",
     )
 
 
@@ -473,11 +481,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     _add_objective(p, sweep=False)
     _add_evaluation(p)
-    r = p.add_argument_group("comparison folder")
-    r.add_argument("--out", default=None, help="folder [default: runs/<data>-compare]")
-    r.add_argument("--overwrite", action="store_true", help="refit every run from scratch")
-    r.add_argument(
-        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    _add_folder(
+        p,
+        "comparison folder",
+        "folder [default: runs/<data>-compare]",
+        "refit every run from scratch",
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import pyro
@@ -195,6 +195,32 @@ def elbo(
     return pointwise(vae, x, y, num_particles, **kw).elbo
 
 
+@contextlib.contextmanager
+def scoring(vae: nn.Module) -> Iterator[nn.Module]:
+    """Score ``vae`` as a model, not as a training objective: evaluation mode (no dropout,
+    no denoising corruption), no ``pyro.factor`` penalties, nothing registered in Pyro's
+    param store; the training mode is restored afterwards.
+
+    Example:
+        >>> from ppvae.models import build_vae, family_config
+        >>> dae = build_vae(family_config("denoising", x_shape=(6,), latent_dim=2))
+        >>> with scoring(dae):
+        ...     dae.training
+        False
+        >>> dae.training
+        True
+    """
+    was_training = vae.training
+    vae.eval()
+    store_off = getattr(vae, "param_store_off", contextlib.nullcontext)()
+    penalties_off = getattr(vae, "penalties_off", contextlib.nullcontext)()
+    try:
+        with store_off, penalties_off:
+            yield vae
+    finally:
+        vae.train(was_training)
+
+
 @torch.no_grad()
 def pointwise(
     vae: nn.Module,
@@ -224,31 +250,24 @@ def pointwise(
     if len(x) == 0:
         raise UserInputError("there are no data points to evaluate")
     device = next(iter(vae.parameters()), torch.empty(0)).device
-    was_training = vae.training
-    vae.eval()
     chunk = max(1, min(num_samples, max_elements // (batch_size * math.prod(x.shape[1:]))))
     parts: list[dict[str, torch.Tensor]] = []
-    store_off = getattr(vae, "param_store_off", contextlib.nullcontext)()
-    penalties_off = getattr(vae, "penalties_off", contextlib.nullcontext)()
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
-    try:
-        with seeded(seed), store_off, penalties_off, pyro.validation_enabled(False):
-            first = _batch(x, y, 0, 2, device)
-            nesting = max_plate_nesting(vae.model, vae.guide, *first)
-            with seeded(seed):  # a probe that leaves the estimator's random stream alone
-                defined = has_log_likelihood(vae.model, vae.guide, *first)
-            if not defined:
-                num_samples = chunk = 1  # one code per point; importance sampling is undefined
-            starts = range(0, len(x), batch_size)
-            for start in tqdm(starts, disable=not progress, desc="evaluate", unit="batch"):
-                xb, yb = _batch(x, y, start, batch_size, device)
-                parts.append(
-                    _batch_estimates(vae.model, vae.guide, xb, yb, num_samples, chunk, nesting)
-                )
-    finally:
-        vae.train(was_training)
+    with scoring(vae), seeded(seed), pyro.validation_enabled(False):
+        first = _batch(x, y, 0, 2, device)
+        nesting = max_plate_nesting(vae.model, vae.guide, *first)
+        with seeded(seed):  # a probe that leaves the estimator's random stream alone
+            defined = has_log_likelihood(vae.model, vae.guide, *first)
+        if not defined:
+            num_samples = chunk = 1  # one code per point; importance sampling is undefined
+        starts = range(0, len(x), batch_size)
+        for start in tqdm(starts, disable=not progress, desc="evaluate", unit="batch"):
+            xb, yb = _batch(x, y, start, batch_size, device)
+            parts.append(
+                _batch_estimates(vae.model, vae.guide, xb, yb, num_samples, chunk, nesting)
+            )
     cat = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
     if not defined:
         cat["log_likelihood"] = torch.full_like(cat["log_likelihood"], math.nan)
@@ -279,24 +298,17 @@ def importance_log_weights(
     if num_samples < 1 or len(x) == 0:
         raise UserInputError("need at least one sample and one data point")
     device = next(iter(vae.parameters()), torch.empty(0)).device
-    was_training = vae.training
-    vae.eval()
-    store_off = getattr(vae, "param_store_off", contextlib.nullcontext)()
-    penalties_off = getattr(vae, "penalties_off", contextlib.nullcontext)()
     parts = []
-    try:
-        with seeded(seed), store_off, penalties_off, pyro.validation_enabled(False):
-            first = _batch(x, y, 0, 2, device)
-            if not has_log_likelihood(vae.model, vae.guide, *first):
-                raise UserInputError("a point-mass guide or a flat prior has no importance weights")
-            nesting = max_plate_nesting(vae.model, vae.guide, *first)
-            for start in range(0, len(x), batch_size):
-                xb, yb = _batch(x, y, start, batch_size, device)
-                terms = _log_terms(vae.model, vae.guide, xb, yb, num_samples, nesting)
-                log_w = terms["lik"].double() + terms["prior"].double() - terms["q"].double()
-                parts.append(log_w.T.cpu())  # (B, K)
-    finally:
-        vae.train(was_training)
+    with scoring(vae), seeded(seed), pyro.validation_enabled(False):
+        first = _batch(x, y, 0, 2, device)
+        if not has_log_likelihood(vae.model, vae.guide, *first):
+            raise UserInputError("a point-mass guide or a flat prior has no importance weights")
+        nesting = max_plate_nesting(vae.model, vae.guide, *first)
+        for start in range(0, len(x), batch_size):
+            xb, yb = _batch(x, y, start, batch_size, device)
+            terms = _log_terms(vae.model, vae.guide, xb, yb, num_samples, nesting)
+            log_w = terms["lik"].double() + terms["prior"].double() - terms["q"].double()
+            parts.append(log_w.T.cpu())  # (B, K)
     return torch.cat(parts)
 
 

@@ -174,8 +174,6 @@ class SparsityPenalty(nn.Module):
     def forward(self, vae: nn.Module, x, y, z: torch.Tensor) -> torch.Tensor:
         z = z.flatten(start_dim=z.dim() - self.latent_ndim)  # (..., B, Dz)
         rate = z.mean(-2, keepdim=True).clamp(1e-6, 1 - 1e-6)  # (..., 1, Dz)
-        rho = self.target
-        kl = rho * (math.log(rho) - rate.log()) + (1 - rho) * (
-            math.log(1 - rho) - torch.log1p(-rate)
-        )
+        target = torch.distributions.Bernoulli(probs=torch.full_like(rate, self.target))
+        kl = torch.distributions.kl_divergence(target, torch.distributions.Bernoulli(probs=rate))
         return (-self.weight * kl.sum(-1)).expand(z.shape[:-1])

@@ -18,7 +18,7 @@ from torch import nn
 
 from ppvae import plots
 from ppvae.errors import UserInputError
-from ppvae.inference.evaluate import mean_and_se
+from ppvae.inference.evaluate import mean_and_se, scoring
 from ppvae.models.corruption import check_corruption, corrupt
 
 
@@ -46,16 +46,12 @@ def reconstruct_batches(vae: nn.Module, x: torch.Tensor, batch_size: int = 500) 
         >>> reconstruct_batches(vae, torch.rand(7, 6), batch_size=3).shape
         torch.Size([7, 6])
     """
-    was_training = vae.training
-    vae.eval()
     device = next(vae.parameters()).device
-    try:
+    with scoring(vae):
         parts = [
             vae.reconstruct(x[i : i + batch_size].to(device)).cpu()
             for i in range(0, len(x), batch_size)
         ]
-    finally:
-        vae.train(was_training)
     return torch.cat(parts)
 
 

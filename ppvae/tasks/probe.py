@@ -21,6 +21,7 @@ from torch import nn
 
 from ppvae import plots
 from ppvae.errors import UserInputError
+from ppvae.inference.evaluate import scoring
 from ppvae.models.penalties import jacobian_sq_norm
 
 
@@ -34,16 +35,12 @@ def codes(vae: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray
         >>> codes(vae, torch.rand(5, 6)).shape
         (5, 3)
     """
-    was_training = vae.training
-    vae.eval()
     device = next(vae.parameters()).device
-    try:
+    with scoring(vae):
         parts = [
             vae.encode(x[i : i + batch_size].to(device)).mean.flatten(1).cpu()
             for i in range(0, len(x), batch_size)
         ]
-    finally:
-        vae.train(was_training)
     return torch.cat(parts).double().numpy()
 
 
