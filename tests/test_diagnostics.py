@@ -11,7 +11,7 @@ import torch
 
 from ppvae.errors import UserInputError
 from ppvae.inference.diagnostics import pareto_khat, unreliable_share
-from ppvae.inference.evaluate import importance_log_weights
+from ppvae.inference.evaluate import importance_draws, importance_log_weights
 from ppvae.inference.paired import across_seeds, paired_difference
 from ppvae.models import build_vae, family_config
 from tests.linear_gaussian import make_ppca
@@ -74,3 +74,16 @@ def test_across_seeds():
     assert math.isnan(across_seeds([2.0])[1])
     with pytest.raises(UserInputError):
         paired_difference(torch.ones(3), torch.ones(4))
+
+
+def test_the_kept_draws_are_the_guides_samples():
+    vae, marginal = make_ppca(scale_factor=1.0)
+    x = marginal.sample((4,))
+    log_w, z = importance_draws(vae, x, num_samples=4000, seed=2, keep_latents=2)
+    assert log_w.shape == (4, 4000) and z.shape == (2, 4000, 2)
+    q = vae.encode(x[:2])
+    # 4000 draws: the mean is within 4 standard errors of q's mean, the std within 5 %
+    assert ((z.mean(1) - q.mean).abs() < 4 * q.stddev / 4000**0.5).all()
+    torch.testing.assert_close(z.std(1), q.stddev, rtol=0.05, atol=0)
+    same = importance_log_weights(vae, x, num_samples=4000, seed=2)
+    assert torch.equal(same, log_w)

@@ -235,7 +235,9 @@ def pointwise(
     """Per-data-point estimates from ``num_samples`` guide samples per data point.
 
     Data are processed ``batch_size`` points at a time and the samples in chunks of at most
-    ``max_elements / (batch_size * x.numel)`` so memory stays bounded.  Sampling is seeded
+    ``max_elements / (batch_size * cost)`` so memory stays bounded, the cost of a sample
+    being the larger of a data point's size and a mixture prior's components × latent
+    size (see :func:`elements_per_sample`).  Sampling is seeded
     by ``seed`` without disturbing the caller's random state.
 
     Example:
@@ -250,7 +252,6 @@ def pointwise(
     if len(x) == 0:
         raise UserInputError("there are no data points to evaluate")
     device = next(iter(vae.parameters()), torch.empty(0)).device
-    chunk = max(1, min(num_samples, max_elements // (batch_size * math.prod(x.shape[1:]))))
     parts: list[dict[str, torch.Tensor]] = []
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is not None:
@@ -260,6 +261,8 @@ def pointwise(
         nesting = max_plate_nesting(vae.model, vae.guide, *first)
         with seeded(seed):  # a probe that leaves the estimator's random stream alone
             defined = has_log_likelihood(vae.model, vae.guide, *first)
+            cost = max(math.prod(x.shape[1:]), elements_per_sample(vae.model, vae.guide, *first))
+        chunk = max(1, min(num_samples, max_elements // (batch_size * cost)))
         if not defined:
             num_samples = chunk = 1  # one code per point; importance sampling is undefined
         starts = range(0, len(x), batch_size)
@@ -295,21 +298,91 @@ def importance_log_weights(
         >>> importance_log_weights(vae, torch.ones(3, 6), num_samples=20).shape
         torch.Size([3, 20])
     """
+    return importance_draws(vae, x, y, num_samples, batch_size, seed)[0]
+
+
+@torch.no_grad()
+def importance_draws(
+    vae: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    num_samples: int = 1000,
+    batch_size: int = 100,
+    seed: int = 0,
+    keep_latents: int = 0,
+    max_elements: int = 2**24,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The guide's draws z_k ~ q(z | x) and their log importance weights.
+
+    Returns ``(log_weights, latents)``: log weights (N, K) in float64 as in
+    :func:`importance_log_weights`, and the draws of the first ``keep_latents`` data
+    points, flattened to (min(N, keep_latents), K, L) (L numbers in z; a (T, D) sequence
+    latent gives L = T·D).  Samples are drawn in chunks as in :func:`pointwise`.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> lw, z = importance_draws(vae, torch.ones(3, 6), num_samples=20, keep_latents=2)
+        >>> lw.shape, z.shape
+        (torch.Size([3, 20]), torch.Size([2, 20, 2]))
+    """
     if num_samples < 1 or len(x) == 0:
         raise UserInputError("need at least one sample and one data point")
     device = next(iter(vae.parameters()), torch.empty(0)).device
-    parts = []
+    weights, latents = [], []
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
         first = _batch(x, y, 0, 2, device)
         if not has_log_likelihood(vae.model, vae.guide, *first):
             raise UserInputError("a point-mass guide or a flat prior has no importance weights")
         nesting = max_plate_nesting(vae.model, vae.guide, *first)
+        cost = max(math.prod(x.shape[1:]), elements_per_sample(vae.model, vae.guide, *first))
+        chunk = max(1, min(num_samples, max_elements // (batch_size * cost)))
         for start in range(0, len(x), batch_size):
             xb, yb = _batch(x, y, start, batch_size, device)
-            terms = _log_terms(vae.model, vae.guide, xb, yb, num_samples, nesting)
-            log_w = terms["lik"].double() + terms["prior"].double() - terms["q"].double()
-            parts.append(log_w.T.cpu())  # (B, K)
-    return torch.cat(parts)
+            keep = max(0, min(keep_latents - start, len(xb)))
+            w, z = [], []
+            for done in range(0, num_samples, chunk):
+                n = min(chunk, num_samples - done)
+                terms = _log_terms(vae.model, vae.guide, xb, yb, n, nesting)
+                log_w = terms["lik"].double() + terms["prior"].double() - terms["q"].double()
+                w.append(log_w.T.cpu())  # (B, n)
+                z.append(terms["z"].transpose(0, 1)[:keep].cpu())  # (keep, n, L)
+            weights.append(torch.cat(w, dim=1))
+            if keep:
+                latents.append(torch.cat(z, dim=1))
+    z = torch.cat(latents) if latents else torch.empty(0, num_samples, 0)
+    return torch.cat(weights), z
+
+
+def elements_per_sample(model: Callable, guide: Callable, *args) -> int:
+    """Numbers one importance sample of one data point makes the estimator hold: the
+    largest of the observed sites' sizes and, for a mixture distribution at a latent site,
+    its components × event size (a VampPrior scores every z against every component).
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> x = torch.ones(2, 64)
+        >>> vae = build_vae(ModelConfig(x_shape=(64,), latent_dim=8, hidden=(8,)))
+        >>> elements_per_sample(vae.model, vae.guide, x)
+        64
+        >>> vamp = build_vae(ModelConfig(x_shape=(64,), latent_dim=8, hidden=(8,),
+        ...                              prior="vamp", prior_args={"components": "30"}))
+        >>> elements_per_sample(vamp.model, vamp.guide, x)
+        240
+    """
+    model_trace, _ = traces(model, guide, *args)
+    cost = 1
+    for _, site in _sample_sites(model_trace):
+        fn, size = site["fn"], 1
+        while isinstance(fn, torch.distributions.Independent):
+            fn = fn.base_dist
+        if site["is_observed"]:
+            size = math.prod(site["fn"].event_shape) or 1
+        elif isinstance(fn, torch.distributions.MixtureSameFamily):
+            component = fn.component_distribution
+            size = component.batch_shape[-1] * (math.prod(component.event_shape) or 1)
+        cost = max(cost, size)
+    return cost
 
 
 def _innermost(fn):
@@ -394,7 +467,8 @@ def _vectorize(fn: Callable, k: int, nesting: int) -> Callable:
 
 def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tensor]:
     """Per-(sample, data point) log p(x|z), log p(z), log q(z|x), each (k, B); the analytic
-    KL per data point (B,) where available (NaN otherwise) and the posterior mean (B, L)."""
+    KL per data point (B,) where available (NaN otherwise), the posterior mean (B, L) and
+    the draws themselves (k, B, L)."""
     guide_trace = poutine.trace(_vectorize(guide, k, nesting)).get_trace(x, y)
     model_trace = poutine.trace(
         poutine.replay(_vectorize(model, k, nesting), trace=guide_trace)
@@ -402,7 +476,7 @@ def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tens
     zeros = torch.zeros(k, x.shape[0], device=x.device)
     terms = {"lik": zeros, "prior": zeros, "q": zeros}
     kl = torch.zeros(x.shape[0], device=x.device)
-    means = []
+    means, draws = [], []
     for name, site in _sample_sites(model_trace):
         if isinstance(site["fn"], dist.Unit):
             continue  # a pyro.factor penalty: training-only, not part of p(x, z)
@@ -414,7 +488,8 @@ def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tens
     for _, site in _sample_sites(guide_trace):
         terms["q"] = terms["q"] + _per_point(site, _log_prob(site), nesting)
         means.append(_posterior_mean(site, nesting))
-    return {**terms, "kl": kl, "mean": torch.cat(means, dim=1)}
+        draws.append(_draws(site, nesting))
+    return {**terms, "kl": kl, "mean": torch.cat(means, dim=1), "z": torch.cat(draws, dim=2)}
 
 
 def _sample_sites(trace):
@@ -464,3 +539,12 @@ def _posterior_mean(site, nesting: int) -> torch.Tensor:
     full = mean.reshape((1,) * (nesting + 1 - batch_dims) + tuple(mean.shape))
     data_axis = nesting + 1 + _data_dim(site)
     return full.select(0, 0).movedim(data_axis - 1, 0).reshape(full.shape[data_axis], -1)
+
+
+def _draws(site, nesting: int) -> torch.Tensor:
+    """The site's sampled values as (particles, data points, L), L the numbers per point."""
+    value = site["value"]
+    batch_dims = len(site["fn"].batch_shape)
+    full = value.reshape((1,) * (nesting + 1 - batch_dims) + tuple(value.shape))
+    out = full.movedim(nesting + 1 + _data_dim(site), 1)  # (k, B, other batch dims, *event)
+    return out.reshape(out.shape[0], out.shape[1], -1)
