@@ -55,6 +55,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -458,8 +465,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "data split, budget; each an ordinary run folder OUT/<prior>/seed-<s>, reused when "
         "the command is run again), then print and write (OUT/compare.csv, OUT/compare.md) "
         "the test ELBO, importance-sampled log p(x), the paired difference to the first "
-        "prior on the same test images, rate, distortion, active units and the share of "
-        "test points whose Pareto k-hat is at least 0.7.",
+        "prior on the same test images, rate, distortion, active units, the share of "
+        "test points whose Pareto k-hat is above 0.7 and, with --gap-points, the "
+        "amortisation gap. Also writes each entry's ArviZ InferenceData "
+        "(OUT/<prior>/inference_data.nc, one chain per seed), figures (OUT/figures/) and a "
+        "self-contained OUT/report.html.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
     )
@@ -469,7 +479,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         required=True,
         metavar="SPEC",
         help="priors to compare, the first being the baseline: registered names, "
-        "path/to/file.py:Name or package.module:Name",
+        "path/to/file.py:Name or package.module:Name; SPEC@key=value,... makes a variant "
+        "(normal@beta=4, vamp@components=100, normal@family=denoising-vae)",
     )
     p.add_argument("--seeds", type=_positive_int, default=1, help="training seeds 0..N-1")
     p.add_argument(
@@ -477,6 +488,21 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--khat-samples", type=_positive_int, default=1000, help="importance samples for k-hat"
+    )
+    p.add_argument(
+        "--latent-points",
+        type=_non_negative_int,
+        default=20,
+        help="test points whose guide draws are saved in each inference_data.nc",
+    )
+    p.add_argument(
+        "--gap-points",
+        type=_non_negative_int,
+        default=0,
+        help="test points on which to measure the amortisation gap (0: skip it)",
+    )
+    p.add_argument(
+        "--gap-steps", type=_positive_int, default=500, help="Adam steps per-point guide"
     )
     _add_run_options(p)
     _add_objective(p, sweep=False)
@@ -697,13 +723,16 @@ def _cmd_quadrants(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from ppvae.compare import COMPARE_FILES, compare, format_table
+    from ppvae.compare import COMPARE_FILES, compare
+    from ppvae.compare_table import format_table
+    from ppvae.run_diagnostics import DiagnosticsConfig
 
     if args.prior is not None:
         raise UserInputError("give the priors to compare with --priors, not --prior")
     priors, seeds = args.priors, range(args.seeds)
-    khat = (args.khat_points, args.khat_samples)
-    for name in ("priors", "seeds", "khat_points", "khat_samples"):
+    names = ("khat_points", "khat_samples", "latent_points", "gap_points", "gap_steps")
+    diagnostics = DiagnosticsConfig(**{name: getattr(args, name) for name in names})
+    for name in ("priors", "seeds", *names):
         delattr(args, name)
     out = Path(args.out or f"runs/{Path(args.name or 'digits').stem}-compare")
     config = _run_config(args)
@@ -711,7 +740,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     def announce(prior: str, seed: int, folder: Path) -> None:
         print(f"ppvae compare: {prior}, seed {seed} -> {folder}", flush=True)
 
-    rows = compare(config, priors, out, seeds, *khat, overwrite=args.overwrite, on_run=announce)
+    rows = compare(config, priors, out, seeds, diagnostics, args.overwrite, on_run=announce)
     print(format_table(rows))
     print("\nfiles written:")
     for name in COMPARE_FILES:

@@ -1,13 +1,18 @@
 """Compare priors (or any model settings) on equal terms: the same networks, data split,
 seeds and budget, with paired standard errors and Pareto-k̂ diagnostics of the guide.
 
-Each (prior, seed) pair is an ordinary run folder ``OUT/<prior>/seed-<s>``, reused when
+Each (entry, seed) pair is an ordinary run folder ``OUT/<entry>/seed-<s>``, reused when
 the comparison is run again (see :mod:`ppvae.reuse`), so an interrupted comparison
 retrains nothing it finished.  For every run the per-test-point log p(x) is kept
-(``pointwise.pt``), and the difference to the baseline (the first prior) is taken on the
+(``pointwise.pt``), and the difference to the baseline (the first entry) is taken on the
 same test points: its standard error is that of the per-point differences, far smaller
 than the two separate standard errors.  With several seeds the mean over seeds and its
 standard error across seeds (which counts training noise too) are reported as well.
+
+An entry is a prior spec, optionally with settings (``normal@beta=4``; see
+:mod:`ppvae.variants`).  Besides the table (``compare.csv``, ``compare.md``) a comparison
+writes each entry's results as ArviZ InferenceData (``OUT/<entry>/inference_data.nc``,
+one chain per seed), figures (``OUT/figures/``) and a self-contained ``report.html``.
 """
 
 from __future__ import annotations
@@ -15,21 +20,25 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ppvae.compare_figures import write_figures, write_inference_data
+from ppvae.compare_table import format_markdown
 from ppvae.errors import UserInputError
-from ppvae.inference.diagnostics import pareto_khat, unreliable_share
-from ppvae.inference.evaluate import importance_log_weights
+from ppvae.inference.diagnostics import unreliable_share
+from ppvae.inference.evaluate import mean_and_se
 from ppvae.inference.paired import across_seeds, paired_difference
-from ppvae.io import load_torch, save_torch, write_csv, write_text
+from ppvae.io import load_torch, write_csv, write_text
+from ppvae.report import write_report
 from ppvae.reuse import check_existing, run_or_reuse
-from ppvae.runs import RunConfig, load_run, prepare
+from ppvae.run_diagnostics import DiagnosticsConfig, run_diagnostics
+from ppvae.runs import RunConfig, prepare
+from ppvae.variants import variant_config
 
-COMPARE_FILES = ("compare.csv", "compare.md")
+COMPARE_FILES = ("compare.csv", "compare.md", "report.html")
 
 
 def compare(
@@ -37,21 +46,34 @@ def compare(
     priors: Sequence[str],
     out: str | Path,
     seeds: Sequence[int] = (0,),
-    khat_points: int = 200,
-    khat_samples: int = 1000,
+    diagnostics: DiagnosticsConfig | None = None,
     overwrite: bool = False,
     on_run: Callable[[str, int, Path], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit ``config`` once per prior and seed, and tabulate the priors against the first.
+    """Fit ``config`` once per entry of ``priors`` and seed, and tabulate the entries
+    against the first.
 
-    Returns one row per prior: ``prior``, ``elbo``, ``log_likelihood`` and
-    ``log_likelihood_se`` (mean over seeds of the test means; the SE is over test points,
-    averaged over seeds), ``diff`` and ``diff_se`` (paired difference of log p(x) to the
-    baseline on the same test points, mean over seeds), ``diff_seed_se`` (SE across seeds,
-    NaN for one seed), ``rate``, ``distortion``, ``active_units``, ``khat_unreliable``
-    (share of the first ``khat_points`` test points with k̂ ≥ 0.7, from ``khat_samples``
-    importance samples), ``train_seconds`` (mean) and ``seeds``.  Writes
-    ``out/compare.csv`` and ``out/compare.md``.
+    Arguments:
+        config: every setting the entries share (data, networks, budget, evaluation).
+        priors: entries, the baseline first: prior specs, optionally with settings
+            (``"normal@beta=4"``, see :mod:`ppvae.variants`).
+        out: the comparison folder.
+        seeds: training seeds; every entry is trained once per seed.
+        diagnostics: k̂, latent draws, amortisation gap and report samples
+            (:class:`~ppvae.run_diagnostics.DiagnosticsConfig`).
+        overwrite: refit every run instead of reusing finished ones.
+        on_run: called with ``(entry, seed, folder)`` before each run is fitted or read.
+
+    Returns:
+        One row per entry: ``prior`` (the entry), ``elbo``, ``log_likelihood`` and
+        ``log_likelihood_se`` (mean over seeds of the test means; the SE is over test
+        points, averaged over seeds), ``diff`` and ``diff_se`` (paired difference of
+        log p(x) to the baseline on the same test points, mean over seeds),
+        ``diff_seed_se`` (SE across seeds, NaN for one seed), ``rate``, ``distortion``,
+        ``active_units``, ``khat_unreliable`` (share of the k̂ points with k̂ > 0.7),
+        ``khat_median``, ``gap`` and ``gap_se`` (amortisation gap, NaN when not
+        computed), ``approx_gap`` (log p(x) − optimised ELBO on the gap points),
+        ``train_seconds`` (mean), ``num_samples``, ``seeds``.
 
     Example:
         >>> import tempfile
@@ -61,19 +83,23 @@ def compare(
         >>> from ppvae.runs import EvalConfig
         >>> config = RunConfig(DataConfig(name="digits"), ModelConfig(latent_dim=2, hidden=(16,)),
         ...                    FitConfig(epochs=1, progress=False), EvalConfig(num_samples=5))
-        >>> rows = compare(config, ["normal", "laplace"], tempfile.mkdtemp(), khat_samples=50)
+        >>> small = DiagnosticsConfig(khat_points=10, khat_samples=50, latent_points=2, samples=4)
+        >>> rows = compare(config, ["normal", "laplace"], tempfile.mkdtemp(), diagnostics=small)
         >>> [r["prior"] for r in rows], rows[0]["diff"]
         (['normal', 'laplace'], 0.0)
     """
-    priors, seeds = _check(config, priors, seeds, khat_points, khat_samples)
+    diagnostics = diagnostics or DiagnosticsConfig()
+    priors, seeds = _check(priors, seeds)
     out = Path(out)
-    runs = {
-        (prior, seed): (_variant(config, prior, seed), out / _slug(prior) / f"seed-{seed}")
-        for prior in priors
+    runs = {  # seed by seed: an interrupted comparison holds whole seeds first
+        (prior, seed): (variant_config(config, prior, seed), out / _slug(prior) / f"seed-{seed}")
         for seed in seeds
+        for prior in priors
     }
-    for prior in priors:  # every prior builds, before anything is fitted
-        prepare(runs[prior, seeds[0]][0])
+    resolved = {}
+    for prior in priors:  # every entry has a log p(x) and builds, before anything is fitted
+        _check_likelihood(prior, runs[prior, seeds[0]][0])
+        resolved[prior], data, _ = prepare(runs[prior, seeds[0]][0])
     if not overwrite:
         check_existing(list(runs.values()))
     results = {}
@@ -81,72 +107,61 @@ def compare(
         if on_run is not None:
             on_run(prior, seed, folder)
         metrics = run_or_reuse(run_config, folder, overwrite)
-        points = load_torch(folder / "pointwise.pt")["log_likelihood"]
-        khat = _khat(folder, khat_points, khat_samples, run_config.eval.seed)
-        results[prior, seed] = (metrics, points, khat)
-    rows = [_row(prior, priors[0], seeds, results) for prior in priors]
+        points = load_torch(folder / "pointwise.pt")  # per test point: log p(x), ELBO
+        results[prior, seed] = (metrics, points, run_diagnostics(folder, diagnostics))
+    rows = [_row(prior, priors[0], seeds, results, diagnostics) for prior in priors]
     write_csv(out / "compare.csv", rows)
     write_text(out / "compare.md", format_markdown(rows) + "\n")
+    x_test = data.split("test")[0]
+    for prior in priors:
+        write_inference_data(
+            out / _slug(prior) / "inference_data.nc", prior, seeds, results, x_test
+        )
+    figures = write_figures(out / "figures", rows, priors, seeds, results, data.x_shape)
+    write_report(out / "report.html", rows, figures, _settings(resolved[priors[0]], seeds))
     return rows
 
 
-def _check(config, priors, seeds, khat_points, khat_samples) -> tuple[list[str], list[int]]:
+def _check(priors: Sequence[str], seeds: Sequence[int]) -> tuple[list[str], list[int]]:
     priors, seeds = list(priors), list(seeds)
-    if config.model.guide == "delta" or "flat" in priors:
-        raise UserInputError(
-            "compare ranks models by log p(x), which a point-mass guide or a flat prior "
-            "does not have; compare autoencoders with ppvae denoise or ppvae probe"
-        )
     if len(priors) < 2:
         raise UserInputError("give at least two priors to compare")
     if len(set(priors)) != len(priors) or len({_slug(p) for p in priors}) != len(priors):
         raise UserInputError(f"the priors repeat: {priors}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserInputError(f"give distinct seeds, got {seeds}")
-    if khat_points < 1 or khat_samples < 20:
-        raise UserInputError("k-hat needs at least one test point and 20 importance samples")
     return priors, seeds
 
 
-def _variant(config: RunConfig, prior: str, seed: int) -> RunConfig:
-    return replace(
-        config,
-        model=replace(config.model, prior=prior),
-        fit=replace(config.fit, seed=seed),
-    )
+def _check_likelihood(entry: str, config: RunConfig) -> None:
+    if config.model.guide == "delta" or config.model.prior == "flat":
+        raise UserInputError(
+            f"{entry}: compare ranks models by log p(x), which a point-mass guide or a flat "
+            "prior does not have; compare autoencoders with ppvae denoise or ppvae probe"
+        )
 
 
 def _slug(prior: str) -> str:
-    """A folder name for a prior spec (``path/to/my.py:Prior`` → ``my.py-Prior``).
+    """A folder name for an entry (``path/to/my.py:Prior`` → ``my.py-Prior``).
 
     Example:
-        >>> _slug("priors/mine.py:Fancy"), _slug("normal")
-        ('mine.py-Fancy', 'normal')
+        >>> _slug("priors/mine.py:Fancy"), _slug("normal"), _slug("normal@beta=4")
+        ('mine.py-Fancy', 'normal', 'normal-beta-4')
     """
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", prior.replace("\\", "/").split("/")[-1]).strip("-")
+    spec, sep, settings = prior.rpartition("@")
+    spec, settings = (spec, "@" + settings) if sep else (settings, "")
+    name = spec.replace("\\", "/").split("/")[-1] + settings
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
-def _khat(folder: Path, points: int, samples: int, seed: int) -> torch.Tensor:
-    """k̂ of the run's guide on its first ``points`` test points (cached in khat.pt)."""
-    path = folder / "khat.pt"
-    if path.is_file():
-        saved = load_torch(path)
-        if saved.get("points") == points and saved.get("samples") == samples:
-            return saved["khat"]
-    _, data, vae, _ = load_run(folder)
-    x, y = data.split("test")
-    x, y = x[:points], None if y is None else y[:points]
-    lw = importance_log_weights(vae, x, y, num_samples=samples, seed=seed)
-    khat = torch.as_tensor(pareto_khat(lw))
-    save_torch(path, {"khat": khat, "points": points, "samples": samples})
-    return khat
-
-
-def _row(prior: str, baseline: str, seeds: list[int], results: dict) -> dict[str, Any]:
+def _row(
+    prior: str, baseline: str, seeds: list[int], results: dict, diagnostics: DiagnosticsConfig
+) -> dict[str, Any]:
     per_seed = [results[prior, s] for s in seeds]
-    diffs = [paired_difference(results[prior, s][1], results[baseline, s][1]) for s in seeds]
+    ll = lambda entry, seed: results[entry, seed][1]["log_likelihood"]  # noqa: E731
+    diffs = [paired_difference(ll(prior, s), ll(baseline, s)) for s in seeds]
     mean = lambda key: sum(m[key] for m, _, _ in per_seed) / len(seeds)  # noqa: E731
-    khat = torch.cat([k for _, _, k in per_seed]).numpy()
+    khat = torch.cat([d["importance"]["khat"] for _, _, d in per_seed]).numpy()
     return {
         "prior": prior,
         "elbo": mean("test_elbo"),
@@ -159,84 +174,36 @@ def _row(prior: str, baseline: str, seeds: list[int], results: dict) -> dict[str
         "distortion": mean("reconstruction"),
         "active_units": mean("active_units"),
         "khat_unreliable": unreliable_share(khat),
+        "khat_median": float(torch.as_tensor(khat).median()),
+        **_gaps([d["gap"] for _, _, d in per_seed]),
+        "gap_points": diagnostics.gap_points,
         "train_seconds": mean("train_seconds"),
         "num_samples": per_seed[0][0]["num_samples"],
         "seeds": len(seeds),
     }
 
 
-COLUMNS = (
-    ("prior", "prior"),
-    ("ELBO", "elbo"),
-    ("log p(x) ± SE", "log_likelihood"),
-    ("Δ vs baseline ± paired SE", "diff"),
-    ("SE across seeds", "diff_seed_se"),
-    ("rate (KL)", "rate"),
-    ("distortion", "distortion"),
-    ("active units", "active_units"),
-    ("k̂ ≥ 0.7", "khat_unreliable"),
-    ("train s", "train_seconds"),
-)
+def _gaps(gaps: list[dict[str, torch.Tensor] | None]) -> dict[str, float]:
+    """Mean amortisation gap over seeds, its SE (over points, combined over seeds) and the
+    approximation gap; NaN when no gap was computed."""
+    if any(g is None for g in gaps):
+        return {"gap": math.nan, "gap_se": math.nan, "approx_gap": math.nan}
+    stats = [mean_and_se(g["optimized"] - g["amortized"]) for g in gaps]
+    approx = [mean_and_se(g["log_likelihood"] - g["optimized"])[0] for g in gaps]
+    return {
+        "gap": sum(m for m, _ in stats) / len(gaps),
+        "gap_se": math.sqrt(sum(se**2 for _, se in stats)) / len(gaps),
+        "approx_gap": sum(approx) / len(gaps),
+    }
 
 
-def _cells(r: dict[str, Any]) -> list[str]:
-    seed_se = "—" if math.isnan(r["diff_seed_se"]) else f"{r['diff_seed_se']:.2f}"
-    return [
-        r["prior"],
-        f"{r['elbo']:.2f}",
-        f"{r['log_likelihood']:.2f} ± {r['log_likelihood_se']:.2f}",
-        f"{r['diff']:+.2f} ± {r['diff_se']:.2f}",
-        seed_se,
-        f"{r['rate']:.2f}",
-        f"{r['distortion']:.2f}",
-        f"{r['active_units']:.1f}",
-        f"{100 * r['khat_unreliable']:.1f} %",
-        f"{r['train_seconds']:.0f}",
-    ]
-
-
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The comparison as an aligned text table (the first prior is the baseline).
-
-    Example:
-        >>> row = {"prior": "normal", "elbo": -30.0, "log_likelihood": -28.0,
-        ...        "log_likelihood_se": 0.5, "diff": 0.0, "diff_se": 0.0, "diff_seed_se": math.nan,
-        ...        "rate": 5.0, "distortion": 25.0, "active_units": 4, "khat_unreliable": 0.1,
-        ...        "train_seconds": 12.0}
-        >>> print(format_table([row]).splitlines()[1])
-        normal  -30.00  -28.00 ± 0.50  +0.00 ± 0.00  —  5.00  25.00  4.0  10.0 %  12
-    """
-    table = [[title for title, _ in COLUMNS]] + [_cells(r) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(
-            cell.rjust(w) if i else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in table
-    )
-
-
-def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """The comparison as a Markdown table, with a note on units and K.
-
-    Example:
-        >>> row = {"prior": "normal", "elbo": -30.0, "log_likelihood": -28.0,
-        ...        "log_likelihood_se": 0.5, "diff": 0.0, "diff_se": 0.0, "diff_seed_se": math.nan,
-        ...        "rate": 5.0, "distortion": 25.0, "active_units": 4, "khat_unreliable": 0.1,
-        ...        "train_seconds": 12.0, "num_samples": 100, "seeds": 1}
-        >>> print(format_markdown([row]).splitlines()[2])
-        | normal | -30.00 | -28.00 ± 0.50 | +0.00 ± 0.00 | — | 5.00 | 25.00 | 4.0 | 10.0 % | 12 |
-    """
-    lines = [
-        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
-    if rows:
-        r = rows[0]
-        lines.append(
-            f"\nNats per test example; log p(x) importance-sampled with K = "
-            f"{r.get('num_samples', '?')}; {r.get('seeds', 1)} seed(s); baseline: {r['prior']}."
-        )
-    return "\n".join(lines)
+def _settings(config: RunConfig, seeds: list[int]) -> dict[str, Any]:
+    """The shared settings the report lists."""
+    m, f = config.model, config.fit
+    return {
+        "data": f"{config.data.name} (binarisation: {config.data.binarize})",
+        "network": f"{m.net}, hidden {list(m.hidden)}, latent {m.latent_dim}, {m.likelihood}",
+        "training": f"{f.epochs} epochs, batch {f.batch_size}, lr {f.lr:g}",
+        "seeds": ", ".join(map(str, seeds)),
+        "importance samples K": config.eval.num_samples,
+    }

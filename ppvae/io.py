@@ -24,7 +24,18 @@ from ppvae.errors import UserInputError
 
 
 @contextlib.contextmanager
-def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` (after an
+    fsync) when the block ends without an error, removed otherwise.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+        >>> with atomic_path(p) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> p.read_text()
+        'done'
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -48,7 +59,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         >>> write_bytes(p, b"ok"); p.read_bytes()
         b'ok'
     """
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 

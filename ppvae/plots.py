@@ -1,4 +1,4 @@
-"""Pictures of a fitted model: sample grids, reconstructions, ELBO curves (PNG files)."""
+"""Pictures of fitted models: sample grids, reconstructions, ELBO curves, comparisons (PNG)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,27 @@ def _grid(images: torch.Tensor, ncol: int, border: int = 1) -> torch.Tensor:
     return canvas
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
+def subplots(*args, **kwargs):
+    """``matplotlib.pyplot.subplots`` on ppvae's file-only backend.
+
+    Example:
+        >>> fig, axes = subplots(1, 2)
+        >>> len(axes)
+        2
+    """
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike) -> None:
+    """Write ``fig`` as a PNG to ``path`` atomically and close it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> fig, ax = subplots()
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.png"
+        >>> save_figure(fig, p); p.read_bytes()[:4] == b"\\x89PNG"
+        True
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -90,7 +110,7 @@ def save_grid(
         ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.axis("off")
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_reconstructions(
@@ -134,7 +154,7 @@ def save_scatter(
         ax.scatter(*points[chosen].T, s=3, alpha=0.6, label=str(label))
     ax.legend(markerscale=4, fontsize=7, loc="best", title="label")
     ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
@@ -160,7 +180,7 @@ def save_elbo_curves(history: Sequence[dict], path: str | os.PathLike) -> None:
     ax.set_ylabel("nats per example")
     ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_rate_distortion(rows: Sequence[dict], path: str | os.PathLike) -> None:
@@ -200,4 +220,123 @@ def save_rate_distortion(rows: Sequence[dict], path: str | os.PathLike) -> None:
     right.legend()
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
+
+
+def save_curves_by_model(
+    curves: dict[str, Sequence[Sequence[float]]], path: str | os.PathLike, ylabel: str
+) -> None:
+    """Save one line per model and seed of a per-epoch value (the validation ELBO, say):
+    each model in its own colour, its seeds as thin lines around their mean.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.png"
+        >>> save_curves_by_model({"a": [[-3, -2], [-3.1, -2.2]], "b": [[-4, -1]]}, p, "ELBO")
+        >>> p.exists()
+        True
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (name, runs) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        length = min(len(run) for run in runs)
+        for run in runs if len(runs) > 1 else ():
+            ax.plot(range(1, len(run) + 1), run, color=colour, alpha=0.3, lw=0.8)
+        mean = [sum(run[e] for run in runs) / len(runs) for e in range(length)]
+        marker = "o" if length < 20 else None  # a short run's points stay visible
+        ax.plot(range(1, length + 1), mean, color=colour, lw=1.8, marker=marker, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+def save_differences(rows: Sequence[dict], path: str | os.PathLike) -> None:
+    """Save each model's paired log p(x) difference to the baseline with ±2 paired
+    standard errors (and ±2 across-seed standard errors where there are several seeds).
+
+    Example:
+        >>> import tempfile, pathlib, math
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.png"
+        >>> rows = [{"prior": "a", "diff": 0.0, "diff_se": 0.0, "diff_seed_se": math.nan},
+        ...         {"prior": "b", "diff": 0.5, "diff_se": 0.1, "diff_seed_se": 0.2}]
+        >>> save_differences(rows, p); p.exists()
+        True
+    """
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
+    names = [r["prior"] for r in rows][::-1]
+    for y, r in enumerate(rows[::-1]):
+        seed_se = r.get("diff_seed_se", math.nan)
+        if not math.isnan(seed_se):
+            ax.errorbar(r["diff"], y, xerr=2 * seed_se, fmt="none", ecolor="C1", lw=6, alpha=0.4)
+        ax.errorbar(r["diff"], y, xerr=2 * r["diff_se"], fmt="o", color="C0", capsize=4)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel(f"log p(x) − log p(x) of {rows[0]['prior']}  (nats; ±2 SE)")
+    ax.set_title("paired differences on the same test points (orange: ±2 SE across seeds)")
+    ax.grid(alpha=0.3, axis="x")
+    save_figure(fig, path)
+
+
+def save_grids_side_by_side(
+    grids: dict[str, torch.Tensor], x_shape: Sequence[int], path: str | os.PathLike, ncol: int = 8
+) -> None:
+    """Save one image grid per model next to each other (samples of each prior, say).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.png"
+        >>> grids = {"a": torch.rand(16, 1, 8, 8), "b": torch.rand(16, 1, 8, 8)}
+        >>> save_grids_side_by_side(grids, (1, 8, 8), p); p.exists()
+        True
+    """
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6), squeeze=False)
+    for ax, (name, x) in zip(axes[0], grids.items(), strict=True):
+        images = as_images(x.detach().float().cpu().clamp(0, 1), x_shape)
+        if images is None:
+            ax.imshow(x.reshape(len(x), -1)[:40].cpu().numpy(), aspect="auto", cmap="viridis")
+        else:
+            ax.imshow(_grid(images, min(ncol, len(images))).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+        ax.set_title(name)
+    save_figure(fig, path)
+
+
+def save_histograms(
+    values: dict[str, Sequence[float]],
+    path: str | os.PathLike,
+    xlabel: str,
+    lines: Sequence[float] = (),
+    bins: int = 30,
+) -> None:
+    """Save overlaid histograms of a per-point value for each model (k̂, or the
+    amortisation gap), with vertical reference ``lines``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "h.png"
+        >>> save_histograms({"a": [0.1, 0.2, 0.9], "b": [0.3, 0.4]}, p, "k-hat", [0.5, 0.7])
+        >>> p.exists()
+        True
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    finite = [v for vs in values.values() for v in vs if math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    edges = torch.linspace(low, high if high > low else low + 1, bins + 1).tolist()
+    for i, (name, vs) in enumerate(values.items()):
+        ax.hist(
+            [v for v in vs if math.isfinite(v)],
+            bins=edges,
+            histtype="step",
+            lw=1.6,
+            color=f"C{i % 10}",
+            label=f"{name} (n={len(vs)})",
+        )
+    for x in lines:
+        ax.axvline(x, color="grey", ls="--", lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test points")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)

@@ -159,3 +159,22 @@ def test_autoencoders_page_runs(tmp_path, monkeypatch):
 def test_autoencoder_family_example_runs():
     out = _run_example("autoencoder_family.py", "--epochs", "2", "--latent-dim", "4")
     assert "PSNR (dB)" in out and "PCA-4" in out and "denoising-vae" in out
+
+
+def test_compare_example_runs(tmp_path):
+    out = _run_example(
+        "compare_priors.py", "--epochs", "1", "--num-samples", "10", "--out", str(tmp_path / "c")
+    )
+    assert "LogisticPrior (this file)" in out and "normal@beta=2" in out
+    assert (tmp_path / "c" / "report.html").exists()
+    assert (tmp_path / "c" / "compare_priors.py-LogisticPrior" / "inference_data.nc").exists()
+
+
+def test_compare_page_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in _python_blocks(DOCS / "compare.md"):
+        exec(compile(block, "compare.md", "exec"), namespace)
+    per_image, rows = namespace["per_image"], namespace["rows"]
+    assert float(per_image.mean()) == pytest.approx(rows[1]["diff"], abs=1e-9)
+    assert dict(namespace["normal"].posterior.z.sizes)["chain"] == 2
