@@ -108,7 +108,8 @@ def compare(
             on_run(prior, seed, folder)
         metrics = run_or_reuse(run_config, folder, overwrite)
         points = load_torch(folder / "pointwise.pt")  # per test point: log p(x), ELBO
-        results[prior, seed] = (metrics, points, run_diagnostics(folder, diagnostics))
+        extra = run_diagnostics(folder, diagnostics, run_config.fit.progress)
+        results[prior, seed] = (metrics, points, extra)
     rows = [_row(prior, priors[0], seeds, results, diagnostics) for prior in priors]
     write_csv(out / "compare.csv", rows)
     write_text(out / "compare.md", format_markdown(rows) + "\n")

@@ -60,10 +60,12 @@ class DiagnosticsConfig:
             raise UserInputError("gap_samples must be >= 1 and samples >= 0")
 
 
-def run_diagnostics(folder: str | Path, config: DiagnosticsConfig) -> dict[str, Any]:
+def run_diagnostics(
+    folder: str | Path, config: DiagnosticsConfig, progress: bool = False
+) -> dict[str, Any]:
     """The diagnostics of the finished run in ``folder`` (see the module notes), read from
     ``diagnostics.pt`` where they were made with the same settings, else computed (the
-    run is loaded only then) and saved.
+    run is loaded only then, with a progress bar for the gap if ``progress``) and saved.
 
     Example:
         >>> import tempfile
@@ -95,7 +97,7 @@ def run_diagnostics(folder: str | Path, config: DiagnosticsConfig) -> dict[str, 
     x, y = data.split("test")
     make = {
         "importance": lambda: _importance(vae, x, y, config, run_config.eval.seed),
-        "gap": lambda: _gap(vae, x, y, config, run_config.eval.seed),
+        "gap": lambda: _gap(vae, x, y, config, run_config.eval.seed, progress),
         "samples": lambda: _samples(vae, data, config.samples),
         "history": lambda: _history(ckpt),
     }
@@ -134,13 +136,20 @@ def _importance(vae, x, y, config: DiagnosticsConfig, seed: int) -> dict[str, to
     return {"log_weights": log_w, "khat": khat, "latents": z.float()}
 
 
-def _gap(vae, x, y, config: DiagnosticsConfig, seed: int) -> dict[str, torch.Tensor] | None:
+def _gap(vae, x, y, config: DiagnosticsConfig, seed: int, progress: bool) -> dict | None:
     n = config.gap_points
     if n == 0:
         return None
     x, y = x[:n], None if y is None else y[:n]
     result = amortization_gap(
-        vae, x, y, config.gap_steps, config.gap_lr, num_samples=config.gap_samples, seed=seed
+        vae,
+        x,
+        y,
+        config.gap_steps,
+        config.gap_lr,
+        num_samples=config.gap_samples,
+        seed=seed,
+        progress=progress,
     )
     return {
         "amortized": result.amortized,

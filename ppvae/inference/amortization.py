@@ -23,6 +23,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
 from ppvae.inference.elbo import max_plate_nesting
@@ -117,6 +118,7 @@ def optimize_guide(
     lr: float = 0.01,
     particles: int = 10,
     seed: int = 0,
+    progress: bool = False,
 ) -> PerPointGuide:
     """Fit a :class:`PerPointGuide` to the data points ``x`` by Adam on the
     reparameterised ELBO (``particles`` draws per point and step; the learning rate
@@ -140,7 +142,7 @@ def optimize_guide(
         nesting = max_plate_nesting(local.model, local.guide, x, y)
         optimizer = torch.optim.Adam([local.loc, local.log_scale], lr=lr)
         decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-        for _ in range(steps):
+        for _ in tqdm(range(steps), disable=not progress, desc="per-point guides", unit="step"):
             terms = _log_terms(local.model, local.guide, x, y, particles, nesting)
             elbo = (terms["lik"] + terms["prior"] - terms["q"]).mean(0)  # (M,)
             optimizer.zero_grad()
@@ -159,9 +161,11 @@ def amortization_gap(
     particles: int = 10,
     num_samples: int = 1000,
     seed: int = 0,
+    progress: bool = False,
 ) -> AmortizationGap:
     """The ELBO of the encoder's guide and of a per-point optimised Gaussian on each data
-    point of ``x`` (see :func:`optimize_guide`), with ``num_samples`` draws each.
+    point of ``x`` (see :func:`optimize_guide`), with ``num_samples`` draws each; a
+    progress bar over the optimisation steps with ``progress``.
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -177,7 +181,7 @@ def amortization_gap(
     if len(x) == 0:
         raise UserInputError("there are no data points to optimise a guide for")
     amortized = pointwise(vae, x, y, num_samples, batch_size=len(x), seed=seed)
-    local = optimize_guide(vae, x, y, steps, lr, particles, seed)
+    local = optimize_guide(vae, x, y, steps, lr, particles, seed, progress)
     optimized = pointwise(local, x, y, num_samples, batch_size=len(x), seed=seed)
     return AmortizationGap(
         amortized=amortized.elbo,

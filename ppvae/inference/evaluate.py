@@ -257,12 +257,7 @@ def pointwise(
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
-        first = _batch(x, y, 0, 2, device)
-        nesting = max_plate_nesting(vae.model, vae.guide, *first)
-        with seeded(seed):  # a probe that leaves the estimator's random stream alone
-            defined = has_log_likelihood(vae.model, vae.guide, *first)
-            cost = max(math.prod(x.shape[1:]), elements_per_sample(vae.model, vae.guide, *first))
-        chunk = max(1, min(num_samples, max_elements // (batch_size * cost)))
+        defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
         if not defined:
             num_samples = chunk = 1  # one code per point; importance sampling is undefined
         starts = range(0, len(x), batch_size)
@@ -331,12 +326,9 @@ def importance_draws(
     device = next(iter(vae.parameters()), torch.empty(0)).device
     weights, latents = [], []
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
-        first = _batch(x, y, 0, 2, device)
-        if not has_log_likelihood(vae.model, vae.guide, *first):
+        defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
+        if not defined:
             raise UserInputError("a point-mass guide or a flat prior has no importance weights")
-        nesting = max_plate_nesting(vae.model, vae.guide, *first)
-        cost = max(math.prod(x.shape[1:]), elements_per_sample(vae.model, vae.guide, *first))
-        chunk = max(1, min(num_samples, max_elements // (batch_size * cost)))
         for start in range(0, len(x), batch_size):
             xb, yb = _batch(x, y, start, batch_size, device)
             keep = max(0, min(keep_latents - start, len(xb)))
@@ -352,6 +344,18 @@ def importance_draws(
                 latents.append(torch.cat(z, dim=1))
     z = torch.cat(latents) if latents else torch.empty(0, num_samples, 0)
     return torch.cat(weights), z
+
+
+def _plan(vae, x, y, num_samples, batch_size, max_elements, seed) -> tuple[bool, int, int]:
+    """Probe the first points: whether log p(x) is defined, the plate nesting, and how
+    many samples a chunk may hold; seeded apart, so the estimator's stream is untouched."""
+    device = next(iter(vae.parameters()), torch.empty(0)).device
+    first = _batch(x, y, 0, 2, device)
+    nesting = max_plate_nesting(vae.model, vae.guide, *first)
+    with seeded(seed):
+        defined = has_log_likelihood(vae.model, vae.guide, *first)
+        cost = max(math.prod(x.shape[1:]), elements_per_sample(vae.model, vae.guide, *first))
+    return defined, nesting, max(1, min(num_samples, max_elements // (batch_size * cost)))
 
 
 def elements_per_sample(model: Callable, guide: Callable, *args) -> int:
