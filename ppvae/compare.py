@@ -32,6 +32,7 @@ from ppvae.inference.diagnostics import unreliable_share
 from ppvae.inference.evaluate import mean_and_se
 from ppvae.inference.paired import across_seeds, paired_difference
 from ppvae.io import load_torch, write_csv, write_text
+from ppvae.models.priors import is_improper
 from ppvae.report import write_report
 from ppvae.reuse import check_existing, run_or_reuse
 from ppvae.run_diagnostics import DiagnosticsConfig, run_diagnostics
@@ -66,13 +67,15 @@ def compare(
 
     Returns:
         One row per entry: ``prior`` (the entry), ``elbo``, ``log_likelihood`` and
-        ``log_likelihood_se`` (mean over seeds of the test means; the SE is over test
-        points, averaged over seeds), ``diff`` and ``diff_se`` (paired difference of
-        log p(x) to the baseline on the same test points, mean over seeds),
-        ``diff_seed_se`` (SE across seeds, NaN for one seed), ``rate``, ``distortion``,
-        ``active_units``, ``khat_unreliable`` (share of the k̂ points with k̂ > 0.7),
-        ``khat_median``, ``gap`` and ``gap_se`` (amortisation gap, NaN when not
-        computed), ``approx_gap`` (log p(x) − optimised ELBO on the gap points),
+        ``log_likelihood_se`` (mean over seeds of the test means; the SE is that of the
+        per-image means over seeds, since every seed scores the same images), ``diff``
+        and ``diff_se`` (paired difference of log p(x) to the baseline on the same test
+        images, mean over seeds; SE likewise of the per-image mean differences),
+        ``diff_seed_se`` (SE across seeds, which counts training noise; NaN for one
+        seed), ``rate``, ``distortion``, ``active_units``, ``khat_unreliable`` (share of
+        the k̂ points with k̂ > 0.7, pooled over seeds), ``khat_median``, ``gap`` and
+        ``gap_se`` (amortisation gap on the gap points, NaN when not computed),
+        ``approx_gap`` (log p(x) with K = ``gap_samples`` − the optimised ELBO),
         ``train_seconds`` (mean), ``num_samples``, ``seeds``.
 
     Example:
@@ -99,7 +102,8 @@ def compare(
     resolved = {}
     for prior in priors:  # every entry has a log p(x) and builds, before anything is fitted
         _check_likelihood(prior, runs[prior, seeds[0]][0])
-        resolved[prior], data, _ = prepare(runs[prior, seeds[0]][0])
+        resolved[prior], data, vae = prepare(runs[prior, seeds[0]][0])
+        _check_likelihood(prior, resolved[prior], vae)
     if not overwrite:
         check_existing(list(runs.values()))
     results = {}
@@ -134,8 +138,9 @@ def _check(priors: Sequence[str], seeds: Sequence[int]) -> tuple[list[str], list
     return priors, seeds
 
 
-def _check_likelihood(entry: str, config: RunConfig) -> None:
-    if config.model.guide == "delta" or config.model.prior == "flat":
+def _check_likelihood(entry: str, config: RunConfig, vae: Any = None) -> None:
+    improper = vae is not None and is_improper(vae.prior)  # a user's prior may be improper
+    if config.model.guide == "delta" or config.model.prior == "flat" or improper:
         raise UserInputError(
             f"{entry}: compare ranks models by log p(x), which a point-mass guide or a flat "
             "prior does not have; compare autoencoders with ppvae denoise or ppvae probe"
@@ -159,17 +164,21 @@ def _row(
     prior: str, baseline: str, seeds: list[int], results: dict, diagnostics: DiagnosticsConfig
 ) -> dict[str, Any]:
     per_seed = [results[prior, s] for s in seeds]
-    ll = lambda entry, seed: results[entry, seed][1]["log_likelihood"]  # noqa: E731
+    ll = lambda entry, seed: results[entry, seed][1]["log_likelihood"].double()  # noqa: E731
     diffs = [paired_difference(ll(prior, s), ll(baseline, s)) for s in seeds]
+    # Every seed scores the same test images, so the errors of the seeds' means are
+    # correlated through the images: the SE is that of the per-image means over seeds.
+    _, ll_se = mean_and_se(torch.stack([ll(prior, s) for s in seeds]).mean(0))
+    per_image = torch.stack([ll(prior, s) - ll(baseline, s) for s in seeds]).mean(0)
     mean = lambda key: sum(m[key] for m, _, _ in per_seed) / len(seeds)  # noqa: E731
     khat = torch.cat([d["importance"]["khat"] for _, _, d in per_seed]).numpy()
     return {
         "prior": prior,
         "elbo": mean("test_elbo"),
         "log_likelihood": mean("test_log_likelihood"),
-        "log_likelihood_se": mean("test_log_likelihood_se"),
+        "log_likelihood_se": ll_se,
         "diff": sum(d for d, _ in diffs) / len(seeds),
-        "diff_se": math.sqrt(sum(se**2 for _, se in diffs)) / len(seeds),
+        "diff_se": mean_and_se(per_image)[1],
         "diff_seed_se": across_seeds([d for d, _ in diffs])[1],
         "rate": mean("kl"),
         "distortion": mean("reconstruction"),
@@ -185,17 +194,14 @@ def _row(
 
 
 def _gaps(gaps: list[dict[str, torch.Tensor] | None]) -> dict[str, float]:
-    """Mean amortisation gap over seeds, its SE (over points, combined over seeds) and the
-    approximation gap; NaN when no gap was computed."""
+    """Mean amortisation gap over seeds and its SE over the (shared) gap points, and the
+    approximation gap log p(x) − optimised ELBO; NaN when no gap was computed."""
     if any(g is None for g in gaps):
         return {"gap": math.nan, "gap_se": math.nan, "approx_gap": math.nan}
-    stats = [mean_and_se(g["optimized"] - g["amortized"]) for g in gaps]
-    approx = [mean_and_se(g["log_likelihood"] - g["optimized"])[0] for g in gaps]
-    return {
-        "gap": sum(m for m, _ in stats) / len(gaps),
-        "gap_se": math.sqrt(sum(se**2 for _, se in stats)) / len(gaps),
-        "approx_gap": sum(approx) / len(gaps),
-    }
+    gap = torch.stack([g["optimized"] - g["amortized"] for g in gaps]).double().mean(0)
+    approx = torch.stack([g["log_likelihood"] - g["optimized"] for g in gaps]).double().mean()
+    mean, se = mean_and_se(gap)
+    return {"gap": mean, "gap_se": se, "approx_gap": approx.item()}
 
 
 def _settings(config: RunConfig, seeds: list[int]) -> dict[str, Any]:

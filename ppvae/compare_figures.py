@@ -50,9 +50,10 @@ def write_inference_data(
     """
     runs = [results[entry, s] for s in seeds]
     history_keys = runs[0][2]["history"].keys()
-    length = min(len(d["history"][k]) for _, _, d in runs for k in history_keys) if runs else 0
-    history = {
-        k: np.stack([d["history"][k][:length].numpy() for _, _, d in runs]) for k in history_keys
+    length = max((len(d["history"][k]) for _, _, d in runs for k in history_keys), default=0)
+    history = {  # seeds stopped early are padded with NaN to the longest run
+        k: np.stack([_padded(d["history"][k].numpy(), length) for _, _, d in runs])
+        for k in history_keys
     }
     metrics = runs[0][0]
     binary = bool(((x_test == 0) | (x_test == 1)).all())
@@ -73,6 +74,10 @@ def write_inference_data(
         },
     )
     save_inference_data(idata, path)
+
+
+def _padded(values: np.ndarray, length: int) -> np.ndarray:
+    return np.concatenate([values, np.full(length - len(values), np.nan)])
 
 
 def write_figures(
@@ -117,9 +122,7 @@ def write_figures(
         "Pareto k̂ (below 0.5: reliable; above 0.7: unreliable)",
         lines=(0.5, KHAT_UNRELIABLE),
     )
-    save_khat_plot(
-        {e: diag[e][0]["importance"]["khat"].numpy() for e in entries}, paths["khat_arviz"]
-    )
+    save_khat_plot(khats, paths["khat_arviz"])  # every seed's points, one after another
     gaps = {
         e: torch.cat([d["gap"]["optimized"] - d["gap"]["amortized"] for d in diag[e]]).tolist()
         for e in entries

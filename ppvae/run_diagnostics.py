@@ -8,9 +8,9 @@ once and kept in ``diagnostics.pt`` beside the checkpoint:
     samples      images decoded from prior draws (for side-by-side grids)
     history      the per-epoch training traces
 
-Each part is stored with the settings that made it (and a digest of the run's
-metrics.json) and recomputed only when they change, so running a comparison again (or
-with a new option) costs only what is new, and a refitted run gets fresh diagnostics.
+Each part is stored with the settings that made it (and a digest of the run's checkpoint
+and configuration) and recomputed only when they change, so running a comparison again
+(or with a new option) costs only what is new, and a refitted run gets fresh diagnostics.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def run_diagnostics(
     }
     for part in stale:
         cached[part] = {"settings": wanted[part], "value": make[part]()}
-    save_torch(path, cached)
+        save_torch(path, cached)  # after each part: an interrupt keeps what was finished
     return {part: cached[part]["value"] for part in wanted}
 
 
@@ -115,15 +115,20 @@ def _settings(config: DiagnosticsConfig, run: str) -> dict[str, dict[str, Any]]:
         "samples": ("samples",),
         "history": (),
     }
+    if c["gap_points"] == 0:
+        keys["gap"] = ("gap_points",)  # no gap: its other settings do not matter
     return {part: {"run": run, **{k: c[k] for k in names}} for part, names in keys.items()}
 
 
 def _fingerprint(folder: Path) -> str:
-    """A digest of the run's metrics.json: a refitted or extended run has other metrics."""
-    metrics = folder / "metrics.json"
-    if not metrics.is_file():
+    """A digest of the run's checkpoint and configuration: a refitted or extended run
+    has other weights; re-evaluating it (``ppvae evaluate``) changes neither."""
+    if not (folder / "metrics.json").is_file():
         raise UserInputError(f"{folder} holds no finished run (no metrics.json)")
-    return hashlib.sha256(metrics.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name in ("config.json", "checkpoint.pt"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()
 
 
 def _importance(vae, x, y, config: DiagnosticsConfig, seed: int) -> dict[str, torch.Tensor]:

@@ -5,13 +5,16 @@ An entry is ``PRIOR`` or ``PRIOR@key=value,key=value``:
     normal                       the standard VAE
     normal@beta=4                a β-VAE with the same networks and budget
     vamp@components=100          a prior argument (any key that is not a setting)
+    flow@arg.hidden=64           a prior argument named like a setting: ``arg.`` forces it
     normal@family=denoising-vae  a member of the autoencoder family (see ppvae.models.family)
     my_prior.py:Fancy@lr=3e-4    a user's prior with another learning rate
 
-Keys are :class:`~ppvae.models.ModelConfig` and :class:`~ppvae.inference.FitConfig` fields
-(dashes or underscores), ``family``, or the prior's own arguments.  What makes the
-comparison fair cannot be changed per entry: the data, the budget (epochs, batch size),
-the seed, the device.
+Keys are the :class:`~ppvae.models.ModelConfig` and :class:`~ppvae.inference.FitConfig`
+fields that make a variant (objective, guide, corruption, penalties, optimiser; dashes or
+underscores), ``family``, or the prior's own arguments.  What makes the comparison fair
+cannot change per entry: the data, the networks and the likelihood (so that every log p(x)
+is of the same data under comparable models), the budget (epochs, batch size, particles,
+early stopping), the seed and the device.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from ppvae.models.build import ModelConfig
 from ppvae.models.family import FAMILY, family_settings
 from ppvae.runs import RunConfig
 
-FIXED = ("x_shape", "context_dim", "epochs", "batch_size", "seed", "device", "progress")
-PRESET_FIELDS = sorted({key for preset in FAMILY.values() for key in preset})
-TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+NETWORK = ("x_shape", "latent_dim", "hidden", "activation", "likelihood", "net", "channels")
+BUDGET = ("epochs", "batch_size", "num_particles", "patience")
+FIXED = (*NETWORK, *BUDGET, "context_dim", "condition_networks", "seed", "device", "progress")
+PRESET_FIELDS = sorted({key for preset in FAMILY.values() for key in preset} - set(NETWORK))
+PRIOR_ARG = "arg."
 
 
 def parse_entry(entry: str) -> tuple[str, dict[str, str]]:
@@ -44,6 +49,8 @@ def parse_entry(entry: str) -> tuple[str, dict[str, str]]:
         return entry, {}
     if not spec:
         raise UserInputError(f"{entry!r} names no prior before '@'")
+    if not settings.strip():
+        raise UserInputError(f"{entry!r} has nothing after '@'; give key=value settings")
     pairs: dict[str, str] = {}
     for item in settings.split(","):
         key, eq, value = item.partition("=")
@@ -61,35 +68,64 @@ def variant_config(config: RunConfig, entry: str, seed: int) -> RunConfig:
 
     Example:
         >>> base = RunConfig()
-        >>> v = variant_config(base, "vamp@beta=2,components=50,hidden=200+100", seed=3)
-        >>> v.model.prior, v.model.prior_args, v.model.hidden, v.fit.beta, v.fit.seed
-        ('vamp', {'components': '50'}, (200, 100), 2.0, 3)
+        >>> v = variant_config(base, "vamp@beta=2,components=50,arg.hidden=7", seed=3)
+        >>> v.model.prior, v.model.prior_args, v.fit.beta, v.fit.seed
+        ('vamp', {'components': '50', 'hidden': '7'}, 2.0, 3)
     """
     spec, settings = parse_entry(entry)
     model, fit = _model_settings(config.model), {}
     if "family" in settings:
-        for key in PRESET_FIELDS:  # a member's preset replaces what another preset set
-            model[key] = _default(ModelConfig, key)
-        model.update(family_settings(settings.pop("family")))
+        _apply_family(entry, settings.pop("family"), model)
     model.update(prior=spec, prior_args=dict(config.model.prior_args))
-    kinds = {f.name: f.type for f in fields(ModelConfig)} | {
-        f.name: f.type for f in fields(FitConfig)
-    }
+    model_fields = {f.name: f.type for f in fields(ModelConfig)}
+    fit_fields = {f.name: f.type for f in fields(FitConfig)}
     for key, text in settings.items():
-        if key in FIXED or key in ("prior", "prior_args"):
+        if key.startswith(PRIOR_ARG):
+            model["prior_args"][key.removeprefix(PRIOR_ARG)] = text
+        elif key in FIXED or key in ("prior", "prior_args"):
             raise UserInputError(
                 f"{entry!r}: {key} is held equal across a comparison; set it for all entries"
+                + (
+                    f" (or write {PRIOR_ARG}{key}= for the prior's own argument)"
+                    if key in NETWORK
+                    else ""
+                )
             )
-        if key not in kinds:
+        elif key in model_fields:
+            model[key] = _coerce(entry, key, text, str(model_fields[key]))
+        elif key in fit_fields:
+            fit[key] = _coerce(entry, key, text, str(fit_fields[key]))
+        else:
             model["prior_args"][key] = text  # the prior's own argument; checked when built
-            continue
-        target = model if key in {f.name for f in fields(ModelConfig)} else fit
-        target[key] = _coerce(entry, key, text, str(kinds[key]))
     return replace(
         config,
         model=ModelConfig(**model),
         fit=replace(config.fit, seed=seed, **fit),
     )
+
+
+def _apply_family(entry: str, member: str, model: dict[str, Any]) -> None:
+    """Replace what any preset sets (but the networks) by ``member``'s preset."""
+    preset = family_settings(member)
+    if preset.get("guide") == "delta":
+        raise UserInputError(
+            f"{entry!r}: family {member} is a point-mass autoencoder with no log p(x) to "
+            "compare; compare autoencoders with ppvae denoise or ppvae probe"
+        )
+    changed = sorted(set(preset) & set(NETWORK))
+    if changed:
+        raise UserInputError(
+            f"{entry!r}: family {member} changes {', '.join(changed)}, which a comparison "
+            "holds equal"
+        )
+    if "prior" in preset:
+        raise UserInputError(
+            f"{entry!r}: family {member} brings its own prior ({preset['prior']}); "
+            f"write {preset['prior']}@... instead"
+        )
+    for key in PRESET_FIELDS:
+        model[key] = _default(ModelConfig, key)
+    model.update(preset)
 
 
 def _model_settings(model: ModelConfig) -> dict[str, Any]:
@@ -101,21 +137,11 @@ def _default(kind: type, key: str) -> Any:
 
 
 def _coerce(entry: str, key: str, text: str, kind: str) -> Any:
-    """A setting's text as the type its field is annotated with."""
-    optional = kind.endswith("| None")
+    """A setting's text as the type its field is annotated with (``none`` for None)."""
     base = kind.removesuffix("| None").strip()
-    if optional and text.lower() == "none":
+    if kind.endswith("| None") and text.lower() == "none":
         return None
     try:
-        if base == "bool":
-            if text.lower() not in TRUE + FALSE:
-                raise ValueError(text)
-            return text.lower() in TRUE
-        if base.startswith("tuple[int"):
-            return tuple(int(part) for part in text.split("+")) if text != "()" else ()
         return {"int": int, "float": float, "str": str}[base](text)
     except (ValueError, KeyError):
-        raise UserInputError(
-            f"{entry!r}: {key}={text!r} is not a valid {base}"
-            + (" (widths joined by '+', e.g. 500+500)" if base.startswith("tuple") else "")
-        ) from None
+        raise UserInputError(f"{entry!r}: {key}={text!r} is not a valid {base}") from None

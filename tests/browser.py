@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +29,8 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
+    if os.environ.get("PPVAE_REQUIRE_BROWSER"):  # CI: a missing browser is a failure
+        pytest.fail("PPVAE_REQUIRE_BROWSER is set but no Chromium is on PATH")
     pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
 
 

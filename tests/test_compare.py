@@ -54,10 +54,23 @@ def test_rows_hold_paired_differences_to_the_baseline(two_seeds):
         b = load_torch(out / "normal" / f"seed-{seed}" / "pointwise.pt")["log_likelihood"]
         diffs.append(paired_difference(a, b))
     assert other["diff"] == pytest.approx((diffs[0][0] + diffs[1][0]) / 2)
-    assert other["diff_se"] == pytest.approx(math.hypot(diffs[0][1], diffs[1][1]) / 2)
+    # the seeds score the same images: the SE is that of the per-image mean differences
+    per_image = torch.stack(
+        [
+            load_torch(out / "laplace" / f"seed-{s}" / "pointwise.pt")["log_likelihood"].double()
+            - load_torch(out / "normal" / f"seed-{s}" / "pointwise.pt")["log_likelihood"].double()
+            for s in (0, 1)
+        ]
+    ).mean(0)
+    assert other["diff_se"] == pytest.approx(per_image.std().item() / math.sqrt(len(per_image)))
     assert other["diff_seed_se"] == pytest.approx(abs(diffs[0][0] - diffs[1][0]) / 2)
     assert 0 <= other["khat_unreliable"] <= 1 and other["seeds"] == 2
-    assert other["gap"] == other["gap"] and other["gap_se"] > 0  # computed: not NaN
+    gaps = []
+    for seed in (0, 1):
+        gap = load_torch(out / "laplace" / f"seed-{seed}" / "diagnostics.pt")["gap"]["value"]
+        assert gap["optimized"].shape == (SMALL.gap_points,)
+        gaps.append(gap["optimized"] - gap["amortized"])
+    assert other["gap"] == pytest.approx(torch.stack(gaps).double().mean().item())
     with open(out / "compare.csv") as f:
         assert [r["prior"] for r in csv.DictReader(f)] == ["normal", "laplace"]
     assert "| laplace |" in (out / "compare.md").read_text()
@@ -196,6 +209,26 @@ def test_a_new_gap_setting_recomputes_only_the_gap(two_seeds, tmp_path, monkeypa
     compare(TINY, ["normal", "laplace"], out, seeds=[0, 1], diagnostics=again)
     cached = load_torch(out / "normal" / "seed-0" / "diagnostics.pt")
     assert cached["gap"]["settings"]["gap_steps"] == 30
+
+
+def test_a_refitted_run_gets_fresh_diagnostics_and_a_reevaluated_one_keeps_them(
+    two_seeds, tmp_path, monkeypatch
+):
+    import shutil
+
+    import ppvae.run_diagnostics as rd
+    from ppvae.runs import evaluate_run
+
+    out = tmp_path / "copy"
+    shutil.copytree(two_seeds[0], out)
+    calls = []
+    real = rd.importance_draws
+    monkeypatch.setattr(rd, "importance_draws", lambda *a, **k: calls.append(1) or real(*a, **k))
+    evaluate_run(out / "normal" / "seed-0", num_samples=10)  # same weights: nothing to redo
+    compare(TINY, ["normal", "laplace"], out, seeds=[0, 1], diagnostics=SMALL)
+    assert calls == []
+    compare(TINY, ["normal", "laplace"], out, seeds=[0], diagnostics=SMALL, overwrite=True)
+    assert len(calls) == 2  # both seed-0 runs were refitted
 
 
 def test_variants_are_compared_the_same_way(tmp_path):

@@ -211,6 +211,10 @@ def test_a_mixture_priors_components_bound_the_chunk(digits):
     vamp = build_vae(config)
     x = digits.x_test[:6]
     assert elements_per_sample(vamp.model, vamp.guide, x) == 40 * 6
+    from ppvae.inference.evaluate import _plan
+
+    with pyro.validation_enabled(False):  # pointwise's chunk: the components, not the pixels
+        assert _plan(vamp, x, None, 60, 6, 6 * 240 * 7, seed=0) == (True, 1, 7)
     one, _ = importance_draws(vamp, x, num_samples=60, batch_size=6, max_elements=2**20)
     many, _ = importance_draws(vamp, x, num_samples=60, batch_size=6, max_elements=6 * 240 * 7)
     assert one.shape == many.shape == (6, 60)

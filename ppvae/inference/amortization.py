@@ -16,6 +16,7 @@ estimator, sample count and seed as :func:`ppvae.inference.evaluate.pointwise`.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,7 +28,13 @@ from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
 from ppvae.inference.elbo import max_plate_nesting
-from ppvae.inference.evaluate import _innermost, _log_terms, pointwise, scoring
+from ppvae.inference.evaluate import (
+    _innermost,
+    _log_terms,
+    elements_per_sample,
+    pointwise,
+    scoring,
+)
 from ppvae.seeding import seeded
 
 
@@ -51,16 +58,22 @@ class AmortizationGap:
 
 class PerPointGuide(nn.Module):
     """A Gaussian guide with its own ``loc`` and ``scale`` for each of M data points,
-    around a VAE whose model it scores (so it can stand in for the VAE in
-    :func:`~ppvae.inference.evaluate.pointwise`).
+    around a VAE whose model it scores, so that it can stand in for the VAE in
+    :func:`~ppvae.inference.evaluate.pointwise` with any batch size.
+
+    Model and guide take the context :meth:`context` makes: column 0 holds each point's
+    index into ``loc`` and ``scale``, the other columns the VAE's own context y (if any).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
+        >>> from ppvae.inference.evaluate import pointwise
         >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
-        >>> x = torch.ones(3, 6)
+        >>> x = torch.bernoulli(torch.full((5, 6), 0.4))
         >>> local = PerPointGuide(vae, vae.encode(x))
-        >>> local.loc.shape, bool(torch.allclose(local.scale, vae.encode(x).base_dist.scale))
-        (torch.Size([3, 2]), True)
+        >>> whole = pointwise(local, x, local.context(), num_samples=10, batch_size=5).elbo
+        >>> parts = pointwise(local, x, local.context(), num_samples=10, batch_size=2).elbo
+        >>> local.loc.shape, bool((whole - parts).abs().max() < 2)
+        (torch.Size([5, 2]), True)
     """
 
     def __init__(self, vae: nn.Module, start: dist.Distribution) -> None:
@@ -82,19 +95,20 @@ class PerPointGuide(nn.Module):
         """The per-point standard deviations, (M, *event)."""
         return self.log_scale.exp()
 
-    def model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-        """The wrapped VAE's model, unchanged."""
-        self.vae.model(x, y)
+    def context(self, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The (M, 1 + C) context for the M points: their indices, then y (M, C)."""
+        index = torch.arange(len(self.loc), dtype=self.loc.dtype, device=self.loc.device)
+        return index[:, None] if y is None else torch.cat([index[:, None], y.to(self.loc)], 1)
 
-    def guide(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-        """z_i ~ N(loc_i, scale_i) for a batch of the first B ≤ M data points, in order."""
-        b = x.shape[0]
-        if b > self.loc.shape[0]:
-            raise UserInputError(
-                f"this guide holds {self.loc.shape[0]} data points, got a batch of {b}"
-            )
-        with pyro.plate("data", b):
-            q = dist.Normal(self.loc[:b], self.scale[:b])
+    def model(self, x: torch.Tensor, context: torch.Tensor) -> None:
+        """The wrapped VAE's model, given its own context."""
+        self.vae.model(x, context[:, 1:] if context.shape[1] > 1 else None)
+
+    def guide(self, x: torch.Tensor, context: torch.Tensor) -> None:
+        """z_i ~ N(loc_i, scale_i) for the points whose indices ``context`` holds."""
+        index = context[:, 0].long()
+        with pyro.plate("data", x.shape[0]):
+            q = dist.Normal(self.loc[index], self.scale[index])
             pyro.sample("z", q.to_event(self.event_dims))
 
     @contextlib.contextmanager
@@ -119,11 +133,15 @@ def optimize_guide(
     particles: int = 10,
     seed: int = 0,
     progress: bool = False,
+    max_elements: int = 2**24,
 ) -> PerPointGuide:
     """Fit a :class:`PerPointGuide` to the data points ``x`` by Adam on the
     reparameterised ELBO (``particles`` draws per point and step; the learning rate
     decays from ``lr`` to zero on a cosine), starting at the encoder's q(z|x); the VAE's
-    own parameters are not changed.
+    own parameters are not changed.  Points are optimised in groups small enough that a
+    step holds about ``max_elements`` numbers (see
+    :func:`~ppvae.inference.evaluate.elements_per_sample`); gradients are on inside, even
+    when called under ``torch.no_grad()``.
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -138,18 +156,40 @@ def optimize_guide(
     device = next(iter(vae.parameters()), torch.empty(0)).device
     x, y = x.to(device), None if y is None else y.to(device)
     with scoring(vae), _frozen(vae), seeded(seed), pyro.validation_enabled(False):
-        local = PerPointGuide(vae, vae.encoder(x, y)).to(device)
-        nesting = max_plate_nesting(local.model, local.guide, x, y)
-        optimizer = torch.optim.Adam([local.loc, local.log_scale], lr=lr)
-        decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-        for _ in tqdm(range(steps), disable=not progress, desc="per-point guides", unit="step"):
-            terms = _log_terms(local.model, local.guide, x, y, particles, nesting)
-            elbo = (terms["lik"] + terms["prior"] - terms["q"]).mean(0)  # (M,)
-            optimizer.zero_grad()
-            (-elbo.sum()).backward()  # points are independent: the sum raises each
-            optimizer.step()
-            decay.step()  # to zero at the end: the optimiser's noise dies out
+        with torch.no_grad():
+            local = PerPointGuide(vae, vae.encoder(x, y)).to(device)
+        context = local.context(y)
+        nesting = max_plate_nesting(local.model, local.guide, x[:2], context[:2])
+        cost = max(
+            math.prod(x.shape[1:]),
+            elements_per_sample(local.model, local.guide, x[:2], context[:2]),
+        )
+        group = max(1, max_elements // (particles * cost))
+        bar = tqdm(
+            total=steps * math.ceil(len(x) / group),
+            disable=not progress,
+            desc="per-point guides",
+            unit="step",
+        )
+        with torch.enable_grad(), bar:
+            for start in range(0, len(x), group):
+                part = slice(start, start + group)
+                _ascend(local, x[part], context[part], steps, lr, particles, nesting, bar)
     return local
+
+
+def _ascend(local, x, context, steps, lr, particles, nesting, bar) -> None:
+    """Adam on one group of points (the other rows get no gradient, so Adam leaves them)."""
+    optimizer = torch.optim.Adam([local.loc, local.log_scale], lr=lr)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
+    for _ in range(steps):
+        terms = _log_terms(local.model, local.guide, x, context, particles, nesting)
+        elbo = (terms["lik"] + terms["prior"] - terms["q"]).mean(0)  # (B,)
+        optimizer.zero_grad()
+        (-elbo.sum()).backward()  # points are independent: the sum raises each
+        optimizer.step()
+        decay.step()  # to zero at the end: the optimiser's noise dies out
+        bar.update()
 
 
 def amortization_gap(
@@ -162,10 +202,12 @@ def amortization_gap(
     num_samples: int = 1000,
     seed: int = 0,
     progress: bool = False,
+    batch_size: int = 100,
 ) -> AmortizationGap:
     """The ELBO of the encoder's guide and of a per-point optimised Gaussian on each data
-    point of ``x`` (see :func:`optimize_guide`), with ``num_samples`` draws each; a
-    progress bar over the optimisation steps with ``progress``.
+    point of ``x`` (see :func:`optimize_guide`), with ``num_samples`` draws each (the
+    same seed and batches for both, so their difference has little Monte-Carlo noise);
+    a progress bar over the optimisation steps with ``progress``.
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -180,9 +222,10 @@ def amortization_gap(
     """
     if len(x) == 0:
         raise UserInputError("there are no data points to optimise a guide for")
-    amortized = pointwise(vae, x, y, num_samples, batch_size=len(x), seed=seed)
+    kw = {"num_samples": num_samples, "batch_size": batch_size, "seed": seed}
+    amortized = pointwise(vae, x, y, **kw)
     local = optimize_guide(vae, x, y, steps, lr, particles, seed, progress)
-    optimized = pointwise(local, x, y, num_samples, batch_size=len(x), seed=seed)
+    optimized = pointwise(local, x, local.context(y), **kw)
     return AmortizationGap(
         amortized=amortized.elbo,
         optimized=optimized.elbo,
