@@ -15,8 +15,11 @@ import numpy as np
 from ppvae.errors import UserInputError
 
 
-def read_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read data ``x`` of shape (N, ...) and optional labels ``y`` of shape (N,).
+def read_array_file(
+    path: str | Path, min_examples: int = 10
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read data ``x`` of shape (N, ...) and optional labels ``y`` of shape (N,); at least
+    ``min_examples`` examples (10 to train: enough to split; 1 to score).
 
     ``.npz`` files hold ``x`` (or a single array) and optionally ``y``; ``.csv`` files hold
     one example per row (a non-numeric first row is taken as a header).
@@ -43,7 +46,7 @@ def read_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise UserInputError(f"{path} could not be read as {suffix} ({err})") from None
-    return _check_x(path, x), _check_y(path, y, len(x))
+    return _check_x(path, x, min_examples), _check_y(path, y, len(x))
 
 
 def read_context(path: str | Path, n: int) -> np.ndarray:
@@ -118,15 +121,18 @@ def _is_numeric_row(line: str) -> bool:
     return True
 
 
-def _check_x(path: Path, x: np.ndarray) -> np.ndarray:
+def _check_x(path: Path, x: np.ndarray, min_examples: int = 10) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise UserInputError(f"{path}: data must be numeric, found dtype {x.dtype}")
     if x.ndim < 2 or x.shape[0] == 0 or x.size == 0:
         raise UserInputError(
             f"{path}: expected an array of shape (N, features...), found {x.shape}"
         )
-    if x.shape[0] < 10:
-        raise UserInputError(f"{path}: {x.shape[0]} examples are too few to split (need 10)")
+    if x.shape[0] < min_examples:
+        raise UserInputError(
+            f"{path}: {x.shape[0]} examples are too few"
+            + (f" to split (need {min_examples})" if min_examples > 1 else "")
+        )
     if not np.isfinite(x).all():
         raise UserInputError(f"{path}: the data contain NaN or infinite values")
     if np.abs(x).max() > 1e6:

@@ -174,6 +174,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="validation examples [default: 5000 for (fashion-)mnist, else 10%%]",
     )
+    d.add_argument(
+        "--exclude-classes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="leave these labels out of every split (train on the other classes)",
+    )
     m = p.add_argument_group("model")
     m.add_argument(
         "--likelihood",
@@ -404,6 +412,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
+        aliases=["sample"],
         help="draw a grid of samples from a trained run (one row per class if conditional)",
         description="Draw samples from the model in RUN and save them as a PNG grid: one row "
         "per class for a model conditioned on labels, one row per test context for a context "
@@ -571,8 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ppvae`` argument parser (one sub-command per job).
 
     Example:
-        >>> sorted(build_parser()._actions[-1].choices)
-        ['compare', 'denoise', 'evaluate', 'fit', 'generate', 'pca', 'probe', 'quadrants', 'sweep']
+        >>> sorted(build_parser()._actions[-1].choices)[:8]
+        ['anomaly', 'arithmetic', 'compare', 'denoise', 'embed', 'evaluate', 'fit', 'generate']
     """
     parser = argparse.ArgumentParser(
         prog="ppvae",
@@ -591,6 +600,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_denoise(sub)
     _add_probe(sub)
     _add_pca(sub)
+    from ppvae.cli_latent import add_anomaly_command, add_latent_commands
+
+    add_latent_commands(sub)
+    add_anomaly_command(sub)
     return parser
 
 
@@ -839,7 +852,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"fit": _cmd_fit, "evaluate": _cmd_evaluate, "sweep": _cmd_sweep}
     commands.update(generate=_cmd_generate, quadrants=_cmd_quadrants, denoise=_cmd_denoise)
-    commands.update(probe=_cmd_probe, pca=_cmd_pca, compare=_cmd_compare)
+    commands.update(probe=_cmd_probe, pca=_cmd_pca, compare=_cmd_compare, sample=_cmd_generate)
+    from ppvae.cli_latent import COMMANDS
+
+    commands.update(COMMANDS)
     command = commands[args.command]
     try:
         return command(args)

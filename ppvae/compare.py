@@ -18,7 +18,6 @@ one chain per seed), figures (``OUT/figures/``) and a self-contained ``report.ht
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from ppvae.report import write_report
 from ppvae.reuse import check_existing, run_or_reuse
 from ppvae.run_diagnostics import DiagnosticsConfig, run_diagnostics
 from ppvae.runs import RunConfig, prepare
-from ppvae.variants import variant_config
+from ppvae.variants import entry_slug, variant_config
 
 COMPARE_FILES = ("compare.csv", "compare.md", "report.html")
 
@@ -95,7 +94,10 @@ def compare(
     priors, seeds = _check(priors, seeds)
     out = Path(out)
     runs = {  # seed by seed: an interrupted comparison holds whole seeds first
-        (prior, seed): (variant_config(config, prior, seed), out / _slug(prior) / f"seed-{seed}")
+        (prior, seed): (
+            variant_config(config, prior, seed),
+            out / entry_slug(prior) / f"seed-{seed}",
+        )
         for seed in seeds
         for prior in priors
     }
@@ -120,7 +122,7 @@ def compare(
     x_test = data.split("test")[0]
     for prior in priors:
         write_inference_data(
-            out / _slug(prior) / "inference_data.nc", prior, seeds, results, x_test
+            out / entry_slug(prior) / "inference_data.nc", prior, seeds, results, x_test
         )
     figures = write_figures(out / "figures", rows, priors, seeds, results, data.x_shape)
     write_report(out / "report.html", rows, figures, _settings(resolved[priors[0]], seeds))
@@ -131,7 +133,7 @@ def _check(priors: Sequence[str], seeds: Sequence[int]) -> tuple[list[str], list
     priors, seeds = list(priors), list(seeds)
     if len(priors) < 2:
         raise UserInputError("give at least two priors to compare")
-    if len(set(priors)) != len(priors) or len({_slug(p) for p in priors}) != len(priors):
+    if len(set(priors)) != len(priors) or len({entry_slug(p) for p in priors}) != len(priors):
         raise UserInputError(f"the priors repeat: {priors}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserInputError(f"give distinct seeds, got {seeds}")
@@ -145,19 +147,6 @@ def _check_likelihood(entry: str, config: RunConfig, vae: Any = None) -> None:
             f"{entry}: compare ranks models by log p(x), which a point-mass guide or a flat "
             "prior does not have; compare autoencoders with ppvae denoise or ppvae probe"
         )
-
-
-def _slug(prior: str) -> str:
-    """A folder name for an entry (``path/to/my.py:Prior`` → ``my.py-Prior``).
-
-    Example:
-        >>> _slug("priors/mine.py:Fancy"), _slug("normal"), _slug("normal@beta=4")
-        ('mine.py-Fancy', 'normal', 'normal-beta-4')
-    """
-    spec, sep, settings = prior.rpartition("@")
-    spec, settings = (spec, "@" + settings) if sep else (settings, "")
-    name = spec.replace("\\", "/").split("/")[-1] + settings
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
 def _row(

@@ -52,9 +52,11 @@ class DataConfig:
     binarization_seed: int = 0  # fixes the one-off binarisation of validation and test sets
     val_size: int | None = None  # None: 5000 for (fashion-)mnist, 10% otherwise
     context: str = "none"  # none | labels | array (a .npz's 'c'): the model's context y
+    exclude_classes: tuple[int, ...] = ()  # labels left out of every split (anomaly tasks)
 
     def __post_init__(self) -> None:
         check_fields(self)
+        self.exclude_classes = tuple(sorted(set(self.exclude_classes)))
         resolve_binarize(self.binarize, True)
         check_seed("split_seed", self.split_seed)
         check_seed("binarization_seed", self.binarization_seed)
@@ -191,7 +193,9 @@ def load_data(config: DataConfig, binary_likelihood: bool = True) -> Data:
     """Load, split and binarise the dataset described by ``config``.
 
     ``binarize="auto"`` becomes ``dynamic`` for a binary likelihood (the default, Bernoulli)
-    and ``none`` otherwise; see :func:`resolve_binarize`.
+    and ``none`` otherwise; see :func:`resolve_binarize`.  ``exclude_classes`` drops those
+    labels from every split after the split and the binarisation, so the examples kept are
+    exactly those of the full dataset.
 
     Example:
         >>> data = load_data(DataConfig(name="digits", binarize="none"))
@@ -243,7 +247,29 @@ def load_data(config: DataConfig, binary_likelihood: bool = True) -> Data:
         raise UserInputError(f"{config.name} has no labels to use as context (--context labels)")
     if mode != "none":
         _binarize_fixed_splits(data)
+    if config.exclude_classes:  # after binarisation: the kept images are the same as without
+        _exclude(data, config.exclude_classes)
     return data
+
+
+def _exclude(data: Data, classes: tuple[int, ...]) -> None:
+    """Drop every example whose label is in ``classes`` from every split, in place."""
+    if data.y_train is None:
+        raise UserInputError(f"{data.name} has no labels: no class can be left out")
+    present = set(torch.cat([data.y_train, data.y_val, data.y_test]).tolist())
+    missing = sorted(set(classes) - present)
+    if missing:
+        raise UserInputError(
+            f"{data.name} has no class {missing}; its labels are {sorted(present)}"
+        )
+    for split in ("train", "val", "test"):
+        keep = ~torch.isin(getattr(data, f"y_{split}"), torch.tensor(classes))
+        if not keep.any():
+            raise UserInputError(f"leaving out classes {list(classes)} empties the {split} split")
+        for name in (f"x_{split}", f"y_{split}", f"c_{split}"):
+            value = getattr(data, name)
+            if value is not None:
+                setattr(data, name, value[keep])
 
 
 def _binarize_fixed_splits(data: Data) -> None:

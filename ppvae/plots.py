@@ -136,10 +136,16 @@ def save_reconstructions(
 
 
 def save_scatter(
-    points, labels, path: str | os.PathLike, title: str, max_points: int = 5000
+    points,
+    labels,
+    path: str | os.PathLike,
+    title: str,
+    max_points: int = 5000,
+    names: Sequence[str] | None = None,
 ) -> None:
     """Save a 2-D scatter of ``points`` (N, 2) coloured by integer ``labels`` (N,), with a
-    legend of the classes; at most ``max_points`` points (the first ones) are drawn.
+    legend of the classes (their ``names`` where given); at most ``max_points`` points
+    (the first ones) are drawn.
 
     Example:
         >>> import tempfile, pathlib, numpy as np
@@ -151,7 +157,8 @@ def save_scatter(
     fig, ax = plt.subplots(figsize=(6, 5.5))
     for label in sorted(set(labels.tolist())):
         chosen = labels == label
-        ax.scatter(*points[chosen].T, s=3, alpha=0.6, label=str(label))
+        name = names[label] if names is not None and label < len(names) else str(label)
+        ax.scatter(*points[chosen].T, s=3, alpha=0.6, label=name)
     ax.legend(markerscale=4, fontsize=7, loc="best", title="label")
     ax.set_title(title, fontsize=9)
     save_figure(fig, path)
@@ -339,4 +346,85 @@ def save_histograms(
     ax.set_ylabel("test points")
     ax.legend()
     ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+def save_roc_curves(
+    curves: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    path: str | os.PathLike,
+    title: str = "",
+    names: dict[str, str] | None = None,
+) -> None:
+    """Save ROC curves, one panel per score type (titled by ``names``), one line per
+    model; ``curves`` maps a model to ``{score: (normal scores, anomalous scores)}``
+    (higher: anomalous).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "roc.png"
+        >>> scores = {"nll": (torch.randn(50), torch.randn(20) + 1)}
+        >>> save_roc_curves({"a": scores}, p); p.exists()
+        True
+    """
+    kinds = list(next(iter(curves.values())))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 4.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        for i, (name, scores) in enumerate(curves.items()):
+            normal, anomalous = (s.double() for s in scores[kind])
+            if not (torch.isfinite(normal).all() and torch.isfinite(anomalous).all()):
+                continue  # undefined for this model (no log p(x))
+            fpr, tpr = _roc(normal, anomalous)
+            ax.plot(fpr, tpr, color=f"C{i % 10}", label=name)
+        ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title((names or {}).get(kind, kind))
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def _roc(normal: torch.Tensor, anomalous: torch.Tensor) -> tuple[list[float], list[float]]:
+    scores = torch.cat([normal, anomalous])
+    positive = torch.cat([torch.zeros(len(normal)), torch.ones(len(anomalous))])
+    order = torch.argsort(scores, descending=True)
+    tp = torch.cumsum(positive[order], 0) / len(anomalous)
+    fp = torch.cumsum(1 - positive[order], 0) / len(normal)
+    return [0.0, *fp.tolist()], [0.0, *tp.tolist()]
+
+
+def save_score_histograms(
+    curves: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    path: str | os.PathLike,
+    title: str = "",
+    score: str = "nll",
+    names: dict[str, str] | None = None,
+) -> None:
+    """Save the distribution of one score (−log p(x) by default, else the first defined)
+    for normal and anomalous points, one panel per model.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.png"
+        >>> scores = {"nll": (torch.randn(50), torch.randn(20) + 1)}
+        >>> save_score_histograms({"a": scores, "b": scores}, p); p.exists()
+        True
+    """
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
+    for ax, (name, scores) in zip(axes[0], curves.items(), strict=True):
+        defined = [
+            k for k in (score, *scores) if k in scores and torch.isfinite(scores[k][0]).all()
+        ]
+        kind = defined[0]  # recon is defined for every model
+        normal, anomalous = (s.double().numpy() for s in scores[kind])
+        edges = torch.linspace(
+            float(min(normal.min(), anomalous.min())), float(max(normal.max(), anomalous.max())), 41
+        ).tolist()
+        ax.hist(normal, bins=edges, density=True, alpha=0.5, label="normal")
+        ax.hist(anomalous, bins=edges, density=True, alpha=0.5, label="held out")
+        ax.set_title(f"{name}: {(names or {}).get(kind, kind)}")
+        ax.set_xlabel("score (nats)")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
     save_figure(fig, path)

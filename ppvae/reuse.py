@@ -12,14 +12,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ppvae.data import DataConfig
 from ppvae.errors import UserInputError
 from ppvae.inference.svi import FitConfig
 from ppvae.io import read_json
+from ppvae.models.build import ModelConfig
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, fit_run, prepare
 
 # Settings a finished run may differ in and still be reused.
 MAY_DIFFER = ("progress", "device", "download", "data_dir")
-DEFAULTS = {"fit": FitConfig().to_dict(), "eval": asdict(EvalConfig())}
+DEFAULTS = {
+    "data": asdict(DataConfig()),
+    "model": asdict(ModelConfig()),
+    "fit": FitConfig().to_dict(),
+    "eval": asdict(EvalConfig()),
+}
 
 
 def run_or_reuse(config: RunConfig, folder: Path, overwrite: bool = False) -> dict[str, Any]:

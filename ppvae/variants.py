@@ -19,6 +19,7 @@ early stopping), the seed and the device.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields, replace
 from typing import Any
 
@@ -63,8 +64,10 @@ def parse_entry(entry: str) -> tuple[str, dict[str, str]]:
     return spec, pairs
 
 
-def variant_config(config: RunConfig, entry: str, seed: int) -> RunConfig:
-    """``config`` with the entry's prior, settings and the training ``seed``.
+def variant_config(config: RunConfig, entry: str, seed: int, point_mass: bool = False) -> RunConfig:
+    """``config`` with the entry's prior, settings and the training ``seed``; with
+    ``point_mass`` the deterministic autoencoders (``normal@family=ae``) are allowed, for
+    tasks that score them by reconstruction.
 
     Example:
         >>> base = RunConfig()
@@ -75,7 +78,7 @@ def variant_config(config: RunConfig, entry: str, seed: int) -> RunConfig:
     spec, settings = parse_entry(entry)
     model, fit = _model_settings(config.model), {}
     if "family" in settings:
-        _apply_family(entry, settings.pop("family"), model)
+        _apply_family(entry, spec, settings.pop("family"), model, point_mass)
     model.update(prior=spec, prior_args=dict(config.model.prior_args))
     model_fields = {f.name: f.type for f in fields(ModelConfig)}
     fit_fields = {f.name: f.type for f in fields(FitConfig)}
@@ -104,10 +107,12 @@ def variant_config(config: RunConfig, entry: str, seed: int) -> RunConfig:
     )
 
 
-def _apply_family(entry: str, member: str, model: dict[str, Any]) -> None:
+def _apply_family(
+    entry: str, spec: str, member: str, model: dict[str, Any], point_mass: bool
+) -> None:
     """Replace what any preset sets (but the networks) by ``member``'s preset."""
     preset = family_settings(member)
-    if preset.get("guide") == "delta":
+    if preset.get("guide") == "delta" and not point_mass:
         raise UserInputError(
             f"{entry!r}: family {member} is a point-mass autoencoder with no log p(x) to "
             "compare; compare autoencoders with ppvae denoise or ppvae probe"
@@ -118,10 +123,10 @@ def _apply_family(entry: str, member: str, model: dict[str, Any]) -> None:
             f"{entry!r}: family {member} changes {', '.join(changed)}, which a comparison "
             "holds equal"
         )
-    if "prior" in preset:
+    if preset.get("prior", spec) != spec:
         raise UserInputError(
-            f"{entry!r}: family {member} brings its own prior ({preset['prior']}); "
-            f"write {preset['prior']}@... instead"
+            f"{entry!r}: family {member} has the prior {preset['prior']}; "
+            f"write {preset['prior']}@family={member}"
         )
     for key in PRESET_FIELDS:
         model[key] = _default(ModelConfig, key)
@@ -145,3 +150,16 @@ def _coerce(entry: str, key: str, text: str, kind: str) -> Any:
         return {"int": int, "float": float, "str": str}[base](text)
     except (ValueError, KeyError):
         raise UserInputError(f"{entry!r}: {key}={text!r} is not a valid {base}") from None
+
+
+def entry_slug(entry: str) -> str:
+    """A folder name for an entry (``path/to/my.py:Prior`` → ``my.py-Prior``).
+
+    Example:
+        >>> entry_slug("priors/mine.py:Fancy"), entry_slug("normal"), entry_slug("normal@beta=4")
+        ('mine.py-Fancy', 'normal', 'normal-beta-4')
+    """
+    spec, sep, settings = entry.rpartition("@")
+    spec, settings = (spec, "@" + settings) if sep else (settings, "")
+    name = spec.replace("\\", "/").split("/")[-1] + settings
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
