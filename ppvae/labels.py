@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ppvae.errors import UserInputError
@@ -45,8 +46,10 @@ def class_index(dataset: str, label: str | int, num_classes: int) -> int:
         9
     """
     text = str(label).strip()
-    if text.isdigit() and int(text) < num_classes:
-        return int(text)
+    if re.fullmatch(r"[+-]?\d+([.,]\d*)?", text):  # a number: it must be a valid label
+        if text.isdigit() and int(text) < num_classes:
+            return int(text)
+        raise UserInputError(f"{dataset} has no class {label!r}; labels are 0-{num_classes - 1}")
     key = _key(text)
     for i, name in enumerate(class_names(dataset, num_classes)):
         if key in (_key(name), _key(name.split("/")[0])):

@@ -180,3 +180,61 @@ def test_scoring_a_users_rows(tmp_path, capsys):
     np.save(tmp_path / "wide.npy", np.zeros((3, 5), dtype="float32"))
     assert main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "wide.npy")]) == 2
     assert "takes (4,)" in capsys.readouterr().err
+
+
+def _labelled(tmp_path, shift: float):
+    """Three normal classes from N(0, I_4) and class 3 from N(shift, I_4)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 4))
+    y = np.repeat([0, 1, 2, 3], 200)
+    x[y == 3] += shift
+    path = tmp_path / f"rows-{shift:g}.npz"
+    np.savez(path, x=x.astype("float32"), y=y)
+    return path
+
+
+@pytest.mark.parametrize(("shift", "expected"), [(10.0, 1.0), (0.0, 0.5)])
+def test_the_benchmark_gets_known_answers(shift, expected, tmp_path):
+    """A class far from the others is found perfectly by every score; a class drawn from
+    the same distribution as the others is found by none (chance, within 3 SE)."""
+    config = RunConfig(
+        DataConfig(name=str(_labelled(tmp_path, shift)), binarize="none"),
+        ModelConfig(x_shape=(4,), latent_dim=2, hidden=(16,), likelihood="gaussian"),
+        FitConfig(epochs=10, progress=False),
+        EvalConfig(num_samples=5),
+    )
+    rows = held_out_benchmark(config, ["normal"], 3, tmp_path / "b", num_samples=50)
+    for row in rows:
+        assert row["num_anomalous"] > 0 and row["num_normal"] > 2 * row["num_anomalous"]
+        assert abs(row["auroc"] - expected) <= max(3 * row["auroc_se"], 1e-9), row
+
+
+def test_a_users_excluded_classes_stay_out_of_training_and_scoring(tmp_path):
+    config = RunConfig(
+        DataConfig(name=str(_labelled(tmp_path, 10.0)), binarize="none", exclude_classes=(2,)),
+        ModelConfig(x_shape=(4,), latent_dim=2, hidden=(16,), likelihood="gaussian"),
+        FitConfig(epochs=2, progress=False),
+        EvalConfig(num_samples=5),
+    )
+    rows = held_out_benchmark(config, ["normal"], 3, tmp_path / "b", num_samples=10)
+    from ppvae.io import read_json
+
+    saved = read_json(tmp_path / "b" / "normal" / "config.json")
+    assert saved["data"]["exclude_classes"] == [2, 3]
+    full = load_data(DataConfig(name=str(_labelled(tmp_path, 10.0)), binarize="none"))
+    kept = ~torch.isin(full.y_test, torch.tensor([2]))
+    assert rows[0]["num_normal"] + rows[0]["num_anomalous"] == kept.sum().item()
+
+
+def test_conditional_entries_are_refused_before_fitting(tmp_path):
+    from ppvae.errors import UserInputError
+
+    config = RunConfig(
+        DataConfig(name="digits"),
+        ModelConfig(latent_dim=2, hidden=(8,)),
+        FitConfig(epochs=1, progress=False),
+        EvalConfig(num_samples=5),
+    )
+    with pytest.raises(UserInputError, match="conditional model"):
+        held_out_benchmark(config, ["conditional"], 0, tmp_path / "b")
+    assert not (tmp_path / "b").exists()

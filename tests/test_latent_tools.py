@@ -151,3 +151,24 @@ def test_arithmetic_names_fashion_classes():
         "Pullover"
     )
     assert load_data(DataConfig(name="digits")).num_classes == 10
+
+
+def test_opposite_codes_get_a_straight_path_not_a_blow_up():
+    line = slerp(torch.tensor([-0.5]), torch.tensor([1.2]), torch.linspace(0, 1, 5))
+    torch.testing.assert_close(line[:, 0], torch.linspace(-0.5, 1.2, 5))
+    a = torch.tensor([1.0, 2.0])
+    opposite = slerp(a, -3 * a, torch.linspace(0, 1, 5))
+    assert opposite.abs().max() <= 6.0 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["interpolate", "--pairs", "1000"], "pairs must be between"),
+        (["embed", "--num", "3"], "at least 5"),
+        (["arithmetic", "--source", "-1", "--target", "1"], "no class '-1'"),
+    ],
+)
+def test_more_tool_mistakes_exit_2(command, message, runs, capsys):
+    assert main([command[0], str(runs["r8"]), *command[1:]]) == 2
+    assert message in capsys.readouterr().err

@@ -42,7 +42,8 @@ def held_out_benchmark(
     overwrite: bool = False,
     on_run: Callable[[str, Path], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit every entry on all classes but ``held_out`` and score the full test set.
+    """Fit every entry on all classes but ``held_out`` (and those ``config.data`` leaves
+    out itself) and score the test set of the classes kept, the held-out one included.
 
     Returns one row per entry and score type: ``entry``, ``score``, ``auroc``,
     ``auroc_se`` (Hanley–McNeil), ``normal_mean`` and ``anomaly_mean`` (mean score of each
@@ -68,7 +69,8 @@ def held_out_benchmark(
     if num_samples < 1:
         raise UserInputError(f"num_samples must be >= 1, got {num_samples}")
     out = Path(out)
-    normal_data = replace(config.data, exclude_classes=(held_out,))
+    left_out = tuple(c for c in config.data.exclude_classes if c != held_out)  # the user's
+    normal_data = replace(config.data, exclude_classes=(*left_out, held_out))
     runs = {
         e: (
             variant_config(replace(config, data=normal_data), e, config.fit.seed, point_mass=True),
@@ -77,9 +79,14 @@ def held_out_benchmark(
         for e in entries
     }
     full = None
-    for run_config, _ in runs.values():  # every entry builds before anything is fitted
+    for entry, (run_config, _) in runs.items():  # every entry is checked before any fit
         resolved, _, _ = prepare(run_config)
-        full = full or load_data(replace(resolved.data, exclude_classes=()))
+        if resolved.data.context != "none" or resolved.model.condition_networks:
+            raise UserInputError(
+                f"{entry} is a conditional model (it needs a context y, which the scores of "
+                "new data do not have); the anomaly benchmark takes unconditional models"
+            )
+        full = full or load_data(replace(resolved.data, exclude_classes=left_out))
     x, labels = full.x_test, full.y_test
     if x is None or labels is None or not (labels == held_out).any():
         raise UserInputError(f"the test set has no class {held_out} to hold out")
@@ -90,7 +97,7 @@ def held_out_benchmark(
         if on_run is not None:
             on_run(entry, folder)
         run_or_reuse(run_config, folder, overwrite)
-        scores = _cached_scores(folder, x, num_samples)
+        scores = _cached_scores(folder, x, num_samples, config.fit.progress)
         anomalous = labels == held_out
         curves[entry] = {k: (v[~anomalous], v[anomalous]) for k, v in scores.items()}
         for score in SCORES:
@@ -120,10 +127,13 @@ def _row(entry: str, score: str, normal, anomalous, held_out: int) -> dict[str, 
     }
 
 
-def _cached_scores(folder: Path, x: torch.Tensor, num_samples: int) -> dict[str, torch.Tensor]:
-    """The run's scores of ``x``, from ``scores.pt`` if made with these weights and K."""
+def _cached_scores(
+    folder: Path, x: torch.Tensor, num_samples: int, progress: bool
+) -> dict[str, torch.Tensor]:
+    """The run's scores of ``x``, from ``scores.pt`` if made with these weights, K and x."""
     digest = hashlib.sha256((folder / "checkpoint.pt").read_bytes()).hexdigest()
-    key = {"checkpoint": digest, "num_samples": num_samples, "points": len(x)}
+    data = hashlib.sha256(x.numpy().tobytes()).hexdigest()
+    key = {"checkpoint": digest, "num_samples": num_samples, "data": data}
     path = folder / "scores.pt"
     if path.is_file():
         saved = load_torch(path)
@@ -131,7 +141,7 @@ def _cached_scores(folder: Path, x: torch.Tensor, num_samples: int) -> dict[str,
             return saved["scores"]
     config, _, vae, _ = load_run(folder)
     scores = anomaly_scores(
-        vae, x, num_samples=num_samples, seed=config.eval.seed, progress=config.fit.progress
+        vae, x, num_samples=num_samples, seed=config.eval.seed, progress=progress
     )
     save_torch(path, {"key": key, "scores": scores})
     return scores

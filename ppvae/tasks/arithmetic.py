@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ppvae.errors import UserInputError
+from ppvae.inference.evaluate import scoring
 
 
 @torch.no_grad()
@@ -28,7 +29,9 @@ def mean_code(vae: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
     """
     if len(x) == 0:
         raise UserInputError("no data points to average the codes of")
-    total = sum(vae.encode(x[i : i + batch_size]).mean.sum(0) for i in range(0, len(x), batch_size))
+    with scoring(vae):
+        batches = range(0, len(x), batch_size)
+        total = sum(vae.encode(x[i : i + batch_size]).mean.sum(0) for i in batches)
     return total / len(x)
 
 
@@ -65,6 +68,11 @@ def apply_attribute(
     """
     if not strengths:
         raise UserInputError("give at least one strength")
+    with scoring(vae):
+        return _moved(vae, x, vector, strengths)
+
+
+def _moved(vae, x, vector, strengths) -> torch.Tensor:
     codes = vae.encode(x).mean  # (N, *latent)
     if vector.shape != codes.shape[1:]:
         raise UserInputError(

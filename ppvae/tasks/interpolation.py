@@ -13,11 +13,14 @@ depends on the prior, so that it stays where the prior puts its mass:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from pyro import distributions as dist
 from torch import nn
 
 from ppvae.errors import UserInputError
+from ppvae.inference.evaluate import scoring
 
 KINDS = ("auto", "spherical", "base", "linear")
 
@@ -25,8 +28,8 @@ KINDS = ("auto", "spherical", "base", "linear")
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between vectors ``a`` and ``b`` (L,) at fractions ``t`` (S,):
     (S, L), exactly ``a`` at t = 0 and ``b`` at t = 1, with weights sin((1−t)Ω)/sin Ω and
-    sin(tΩ)/sin Ω for the angle Ω between them (White, 2016).  Nearly parallel vectors
-    fall back to a straight line.
+    sin(tΩ)/sin Ω for the angle Ω between them (White, 2016).  Nearly parallel or opposite
+    vectors (and 1-d codes) have no unique great circle and get a straight line.
 
     Example:
         >>> a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
@@ -38,8 +41,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     t = t[:, None].to(a)
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
     omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    if omega.abs() < 1e-4:
-        return (1 - t) * a + t * b
+    if omega < 1e-3 or math.pi - omega < 1e-3 or a.numel() == 1:
+        return (1 - t) * a + t * b  # (anti)parallel: no unique great circle; 1-d: a line
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
@@ -81,7 +84,7 @@ def interpolate_codes(
         raise UserInputError(f"an interpolation needs at least 2 steps, got {steps}")
     if kind not in KINDS:
         raise UserInputError(f"unknown interpolation {kind!r}; choose one of {', '.join(KINDS)}")
-    with torch.no_grad():
+    with torch.no_grad(), scoring(vae):
         means = vae.encode(torch.stack([x_a, x_b])).mean  # (2, *latent)
         prior = vae.prior(None)
         kind = path_kind(prior) if kind == "auto" else kind
@@ -108,7 +111,8 @@ def interpolate(
         True
     """
     codes, kind = interpolate_codes(vae, x_a, x_b, steps, kind)
-    return vae.decode(codes).mean, kind
+    with scoring(vae):
+        return vae.decode(codes).mean, kind
 
 
 def _strip(fn: dist.Distribution) -> dist.Distribution:
@@ -129,6 +133,8 @@ def _spaces(prior: dist.Distribution, kind: str):
         if path_kind(prior) != "base":
             raise UserInputError("a base-space path needs a flow prior; use linear")
         transform = torch.distributions.transforms.ComposeTransform(inner.transforms)
-        return transform.inv, transform
+        base = _strip(inner.base_dist)  # standardised, so a user's base need not be N(0, I)
+        to_base = lambda z: (transform.inv(z) - base.loc) / base.scale  # noqa: E731
+        return to_base, (lambda u: transform(base.loc + base.scale * u))
     identity = lambda z: z  # noqa: E731
     return identity, identity

@@ -14,6 +14,7 @@ from pyro import distributions as dist
 from torch import nn
 
 from ppvae.errors import UserInputError
+from ppvae.inference.evaluate import scoring
 from ppvae.tasks.interpolation import _strip
 
 
@@ -32,14 +33,15 @@ def latent_grid(vae: nn.Module, n: int = 20, x: torch.Tensor | None = None) -> t
     if n < 2:
         raise UserInputError(f"a latent map needs n >= 2, got {n}")
     prior = _strip(vae.prior(None))
-    if isinstance(prior, dist.Normal) and prior.loc.numel() == 2:
+    if is_probability_grid(vae):
         q = torch.linspace(0.5 / n, 1 - 0.5 / n, n)
         std = math.sqrt(2) * torch.erfinv(2 * q - 1)  # Φ⁻¹(q)
         axes = [prior.loc[i] + prior.scale[i] * std.to(prior.loc) for i in range(2)]
     else:
         if x is None:
             raise UserInputError("a latent map for a non-Gaussian prior needs data to span")
-        means = vae.encode(x).mean.reshape(len(x), -1)
+        with scoring(vae):
+            means = vae.encode(x).mean.reshape(len(x), -1)
         if means.shape[1] != 2:
             raise UserInputError(f"a latent map needs 2 latent dimensions, got {means.shape[1]}")
         low, high = torch.quantile(means, 0.01, dim=0), torch.quantile(means, 0.99, dim=0)
@@ -58,7 +60,9 @@ def latent_map(vae: nn.Module, n: int = 20, x: torch.Tensor | None = None) -> to
         >>> latent_map(vae, n=4).shape
         torch.Size([16, 6])
     """
-    size = vae.encode(x[:1]).mean[0].numel() if x is not None else vae.prior(None).sample().numel()
+    with scoring(vae):
+        size = vae.encode(x[:1]).mean[0].numel() if x is not None else None
+    size = size if size is not None else vae.prior(None).sample().numel()
     if size != 2:
         raise UserInputError(
             f"a latent map needs a 2-dimensional latent; this model's has {size} numbers "
@@ -66,4 +70,18 @@ def latent_map(vae: nn.Module, n: int = 20, x: torch.Tensor | None = None) -> to
         )
     grid = latent_grid(vae, n, x)
     device = next(vae.parameters()).device
-    return vae.decode(grid.to(device)).mean
+    with scoring(vae):
+        return vae.decode(grid.to(device)).mean
+
+
+def is_probability_grid(vae: nn.Module) -> bool:
+    """Whether :func:`latent_grid` spaces the grid by prior probability (a 2-d Gaussian
+    prior) rather than over the data's codes.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> is_probability_grid(build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,))))
+        True
+    """
+    prior = _strip(vae.prior(None))
+    return isinstance(prior, dist.Normal) and prior.loc.numel() == 2

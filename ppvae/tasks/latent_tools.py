@@ -24,7 +24,7 @@ from ppvae.runs import load_run
 from ppvae.seeding import seeded
 from ppvae.tasks.arithmetic import apply_attribute, attribute_vector
 from ppvae.tasks.interpolation import interpolate
-from ppvae.tasks.latent_map import latent_map
+from ppvae.tasks.latent_map import is_probability_grid, latent_map
 from ppvae.tasks.probe import codes
 from ppvae.traversals import latent_traversals
 
@@ -78,7 +78,10 @@ def interpolate_run(
         'interpolate.png'
     """
     _, data, vae = _load(run)
-    _positive("pairs", pairs)
+    if not 1 <= pairs <= len(data.x_test) // 2:
+        raise UserInputError(
+            f"pairs must be between 1 and {len(data.x_test) // 2} (half the test images)"
+        )
     with seeded(seed):
         chosen = torch.randperm(len(data.x_test))[: 2 * pairs].reshape(-1, 2)
     rows, used = [], "linear"
@@ -169,7 +172,8 @@ def latent_map_run(run: str | Path, n: int = 20, out: str | Path | None = None) 
     _, data, vae = _load(run)
     images = latent_map(vae, n, data.x_test[:2000])
     path = _target(run, out, "latent_map.png")
-    title = "decoded latent plane (Gaussian prior: equal-probability grid)"
+    grid = "equal prior probability" if is_probability_grid(vae) else "the test codes' 1-99 %"
+    title = f"decoded latent plane (grid: {grid})"
     plots.save_grid(images, data.x_shape, path, title, ncol=n)
     return path
 
@@ -191,8 +195,12 @@ def embed_run(
     if method not in EMBEDDINGS:
         raise UserInputError(f"unknown embedding {method!r}; choose one of {', '.join(EMBEDDINGS)}")
     _, data, vae = _load(run)
-    x = data.x_test[: _positive("num", num)]
+    if num < 5:
+        raise UserInputError(f"an embedding needs at least 5 test images, got {num}")
+    x = data.x_test[:num]
     points = codes(vae, x)
+    if points.shape[1] < 2:
+        raise UserInputError("the codes are 1-dimensional: there is no plane to show them in")
     if points.shape[1] == 2:
         axes = "the 2-d codes"
     elif method == "pca":
