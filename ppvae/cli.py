@@ -19,7 +19,7 @@ from typing import Any
 from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import ANNEALING
-from ppvae.inference.svi import ELBOS, FitConfig, TrainingDiverged
+from ppvae.inference.svi import ELBOS, ON_NAN, FitConfig, TrainingDiverged
 from ppvae.models.build import NETS, ModelConfig
 from ppvae.models.corruption import CORRUPTIONS
 from ppvae.models.family import FAMILY, family_settings
@@ -247,6 +247,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--lr", type=_positive_float, default=None, help="Adam learning rate [default: 0.001]"
     )
     t.add_argument("--clip-norm", type=_positive_float, default=None, help="clip the gradient norm")
+    t.add_argument(
+        "--on-nan",
+        choices=ON_NAN,
+        default=None,
+        help="a NaN/inf loss or gradient: stop with a hint, or roll the epoch back and redo it "
+        "at half the learning rate [default: stop]",
+    )
     t.add_argument(
         "--num-particles",
         type=_positive_int,

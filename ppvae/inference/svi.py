@@ -50,6 +50,10 @@ class TrainingDiverged(RuntimeError):
     """The loss or its gradient became NaN or infinite."""
 
 
+ON_NAN = ("stop", "rollback")
+MAX_ROLLBACKS = 6  # then the lr is 1/64 of where it started, and training stops
+
+
 @dataclass
 class FitConfig:
     """Every setting of :func:`fit`, with its default.
@@ -73,6 +77,7 @@ class FitConfig:
     anneal: str = "none"  # none | linear (warm-up) | cyclical
     anneal_steps: int = 0  # warm-up length in steps (the period for cyclical)
     free_bits: float = 0.0  # floor in nats under each latent dimension's batch-mean KL
+    on_nan: str = "stop"  # stop | rollback: redo the epoch from its start at half the lr
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -94,6 +99,7 @@ class FitConfig:
                 self.free_bits == 0 or self.elbo != "trace",
                 "free bits use the analytic KL; they cannot be combined with elbo='trace'",
             ),
+            (self.on_nan in ON_NAN, f"on_nan must be one of {', '.join(ON_NAN)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -125,7 +131,8 @@ class FitResult:
             not the ELBO: β ≠ 1, annealing, free bits or ``pyro.factor`` penalties),
             ``train_objective``, ``val_elbo``,
             ``val_rate`` (KL), ``val_distortion`` (−E log p(x|z)), ``kl_weight`` (β at the
-            epoch's last step), ``beta``, ``free_bits`` and ``seconds``.
+            epoch's last step), ``beta``, ``free_bits``, ``lr`` (the learning rate after
+            any NaN rollbacks) and ``seconds``.
         seconds: training time over all epochs (resumed runs included).
         elbo: the name of the Pyro ELBO used.
         best_epoch: the epoch with the highest validation ELBO.
@@ -138,6 +145,7 @@ class FitResult:
     elbo: str = ""
     best_epoch: int = 0
     stopped_early: bool = False
+    rollbacks: int = 0  # epochs redone at half the learning rate (``on_nan="rollback"``)
 
     @property
     def epochs(self) -> int:
@@ -233,11 +241,12 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
     state.not_a_bound = penalized(vae) or point
     while state.epoch < config.epochs and not state.result.stopped_early:
         start = time.perf_counter()
-        row = _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar)
+        row = _epoch_or_rollback(vae, data, config, loss_fn, optimizer, generator, state, bar)
         row.update(validation_terms(vae, data, config.batch_size, config.seed))
         row["kl_weight"] = config.schedule.weight(len(state.result.losses) - 1)
         row["beta"] = config.beta
         row["free_bits"] = config.free_bits
+        row["lr"] = optimizer.param_groups[0]["lr"]
         row["seconds"] = time.perf_counter() - start
         state.end_epoch(row, vae, config.patience)
         if checkpoint is not None:
@@ -260,6 +269,8 @@ class _TrainState:
     best_model: dict[str, torch.Tensor] | None = None
     bad_epochs: int = 0
     not_a_bound: bool = False  # penalties, a point-mass guide or a flat prior
+    rollbacks: int = 0  # epochs redone at a lower learning rate after a NaN (on_nan)
+    validated: bool = False  # the first step ran with Pyro's validation on
 
     def end_epoch(self, row: dict[str, float], vae: nn.Module, patience: int | None) -> None:
         self.epoch += 1
@@ -290,6 +301,7 @@ class _TrainState:
             "best_model": self.best_model,
             "bad_epochs": self.bad_epochs,
             "stopped_early": self.result.stopped_early,
+            "rollbacks": self.rollbacks,
             "fit_config": config.to_dict(),
         }
 
@@ -307,12 +319,13 @@ class _TrainState:
             self.best_model = ckpt["best_model"]
             self.bad_epochs = int(ckpt["bad_epochs"])
             self.result.stopped_early = bool(ckpt["stopped_early"])
+            self.rollbacks = self.result.rollbacks = int(ckpt.get("rollbacks", 0))
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
             raise UserInputError(f"{source} cannot be resumed from ({err})") from None
 
 
 # Settings that may differ between a run and its resumption; all others must match.
-RESUME_MAY_CHANGE = ("epochs", "progress", "device", "patience")
+RESUME_MAY_CHANGE = ("epochs", "progress", "device", "patience", "on_nan")
 
 
 def _check_same_settings(saved: dict, config: FitConfig, source: str) -> None:
@@ -357,6 +370,47 @@ def _objective(vae: nn.Module, config: FitConfig, elbo: ELBO) -> Callable:
     return loss
 
 
+def _epoch_or_rollback(vae, data, config, loss_fn, optimizer, generator, state, bar) -> dict:
+    """One epoch; with ``on_nan="rollback"`` a NaN/inf loss or gradient restores the
+    epoch's starting weights, optimiser and random state, halves the learning rate and
+    trains the epoch again (at most ``MAX_ROLLBACKS`` times in a run)."""
+    if config.on_nan != "rollback":
+        return _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar)
+    while True:
+        saved = _snapshot(vae, optimizer, generator, state)
+        try:
+            return _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar)
+        except TrainingDiverged as err:
+            if state.rollbacks >= MAX_ROLLBACKS:
+                raise TrainingDiverged(f"{err} (after {state.rollbacks} rollbacks)") from None
+            _restore(saved, vae, optimizer, generator, state)
+            state.rollbacks += 1
+            state.result.rollbacks = state.rollbacks
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5
+            lr = optimizer.param_groups[0]["lr"]
+            bar.write(f"{err}: rolled back to the start of the epoch; lr now {lr:g}")
+
+
+def _snapshot(vae, optimizer, generator, state) -> dict[str, Any]:
+    return {
+        "model": copy.deepcopy(vae.state_dict()),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "rng": rng_state(generator),
+        "steps": len(state.result.losses),
+    }
+
+
+def _restore(saved: dict[str, Any], vae, optimizer, generator, state) -> None:
+    vae.load_state_dict(saved["model"])
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved["optimizer"])
+    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr  # the rate in force when it diverged: the caller lowers it
+    set_rng_state(saved["rng"], generator)
+    del state.result.losses[saved["steps"] :]
+
+
 def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -> dict:
     device = torch.device(config.device)
     vae.train()
@@ -366,8 +420,9 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
         x, y = x.to(device), (None if y is None else y.to(device))
         # The very first step runs with Pyro's validation on, to catch shape and support
         # errors; later steps skip those checks for speed.
-        with pyro.validation_enabled(state.epoch == 0 and step == 0):
+        with pyro.validation_enabled(state.epoch == 0 and step == 0 and not state.validated):
             loss = loss_fn(x, y, len(state.result.losses))
+        state.validated = True  # once: a rolled-back first epoch is not checked again
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = loss.item()
@@ -376,7 +431,7 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
         norm = 0.0
         if config.clip_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
-        _check_finite(value, norm, state.epoch + 1, step, config)
+        _check_finite(value, norm, state.epoch + 1, step, optimizer.param_groups[0]["lr"])
         optimizer.step()
         state.result.losses.append(value / x.shape[0])
         total, count = total + value, count + x.shape[0]
@@ -427,14 +482,14 @@ def validation_terms(vae: nn.Module, data: Data, batch_size: int, seed: int = 0)
     }
 
 
-def _check_finite(loss: float, grad_norm: float, epoch: int, step: int, config: FitConfig) -> None:
+def _check_finite(loss: float, grad_norm: float, epoch: int, step: int, lr: float) -> None:
     if math.isfinite(loss) and math.isfinite(grad_norm):
         return
     what = "loss" if not math.isfinite(loss) else "gradient"
     raise TrainingDiverged(
         f"the {what} is not finite at epoch {epoch}, batch {step} (loss {loss:.4g}); "
-        f"try a lower learning rate (now {config.lr:g}), gradient clipping (--clip-norm 100), "
-        "or check the data range"
+        f"try a lower learning rate (now {lr:g}), gradient clipping (--clip-norm 100), "
+        "--on-nan rollback, or check the data range"
     )
 
 
