@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
@@ -583,6 +583,13 @@ def _add_pca(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder written by `ppvae fit`")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line (not the whole usage) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ppvae`` argument parser (one sub-command per job).
 
@@ -590,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> sorted(build_parser()._actions[-1].choices)[:8]
         ['anomaly', 'arithmetic', 'compare', 'denoise', 'embed', 'evaluate', 'fit', 'generate']
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ppvae",
         description="The autoencoder family as amortised variational inference in Pyro.",
     )
@@ -638,13 +645,14 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 def _resumed_config(args: argparse.Namespace, out: Path) -> RunConfig:
     from ppvae.io import read_json
 
-    changed = sorted(set(_given(args)) - RESUMABLE)
+    config = RunConfig.from_dict(read_json(out / "config.json"), str(out / "config.json"))
+    changed = _changed_settings(args, config)
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise UserInputError(
-            f"{flags} cannot change when resuming; the run keeps its saved settings"
+            f"{flags} cannot change when resuming; the run keeps its saved settings "
+            "(repeat them as they were, or leave them out)"
         )
-    config = RunConfig.from_dict(read_json(out / "config.json"), str(out / "config.json"))
     for section, name in (
         ("fit", "epochs"),
         ("fit", "progress"),
@@ -654,6 +662,49 @@ def _resumed_config(args: argparse.Namespace, out: Path) -> RunConfig:
         if getattr(args, name, None) is not None:
             setattr(getattr(config, section), name, getattr(args, name))
     return config
+
+
+def _changed_settings(args: argparse.Namespace, saved: RunConfig) -> list[str]:
+    """The options given on the command line (other than those a resume may change) whose
+    values differ from the saved run's; repeating the original command is fine."""
+    from ppvae.models.priors import canonical_spec
+
+    given = sorted(set(_given(args)) - RESUMABLE)
+    if not given:
+        return []
+    try:
+        new = _run_config(args)
+    except UserInputError:
+        return given  # not even a valid configuration: it cannot be the saved one
+    new.model.prior = canonical_spec(new.model.prior)
+    changed = []
+    for name in given:
+        keys = (
+            sorted({k for preset in FAMILY.values() for k in preset})
+            if name == "family"
+            else [name]
+        )
+        for key in keys:
+            section = next(
+                (
+                    part
+                    for part in ("data", "model", "fit", "eval")
+                    if hasattr(getattr(new, part), key)
+                ),
+                None,
+            )
+            if section is None or _plain(getattr(new, section), key) != _plain(
+                getattr(saved, section), key
+            ):
+                changed.append(name)
+                break
+    return changed
+
+
+def _plain(config: Any, key: str) -> Any:
+    import json
+
+    return json.loads(json.dumps(getattr(config, key)))
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -848,6 +899,17 @@ def format_metrics(m: dict[str, Any]) -> str:
     return "\n".join(f"{a:<32}{b:>20}" for a, b in rows)
 
 
+def _one_line(message: str) -> str:
+    r"""``message`` with control characters (a newline in a file name or a hand-edited
+    key) escaped, so an error is always one line.
+
+    Example:
+        >>> _one_line("line one" + chr(10) + "line two")
+        'line one\\nline two'
+    """
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ppvae`` command; returns the exit code (2 for a user mistake).
 
@@ -867,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args)
     except UserInputError as err:
-        print(f"ppvae {args.command}: error: {err}", file=sys.stderr)
+        print(f"ppvae {args.command}: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # unreadable input, unwritable run folder, full disk ...
         where = f": {err.filename}" if err.filename else ""

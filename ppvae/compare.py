@@ -30,7 +30,7 @@ from ppvae.errors import UserInputError
 from ppvae.inference.diagnostics import unreliable_share
 from ppvae.inference.evaluate import mean_and_se
 from ppvae.inference.paired import across_seeds, paired_difference
-from ppvae.io import load_torch, write_csv, write_text
+from ppvae.io import load_torch, remove_stale_temporaries, write_csv, write_text
 from ppvae.models.priors import is_improper
 from ppvae.report import write_report
 from ppvae.reuse import check_existing, run_or_reuse
@@ -108,10 +108,12 @@ def compare(
         _check_likelihood(prior, resolved[prior], vae)
     if not overwrite:
         check_existing(list(runs.values()))
+    remove_stale_temporaries(out)
     results = {}
     for (prior, seed), (run_config, folder) in runs.items():
         if on_run is not None:
             on_run(prior, seed, folder)
+        remove_stale_temporaries(folder)
         metrics = run_or_reuse(run_config, folder, overwrite)
         points = load_torch(folder / "pointwise.pt")  # per test point: log p(x), ELBO
         extra = run_diagnostics(folder, diagnostics, run_config.fit.progress)

@@ -39,7 +39,7 @@ from ppvae.inference.svi import (
     check_objective,
     fit,
 )
-from ppvae.io import read_json, save_torch, write_csv, write_json
+from ppvae.io import read_json, remove_stale_temporaries, save_torch, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.family import family_of
 from ppvae.models.frames import FrameEncoder
@@ -176,6 +176,7 @@ def start_folder(out: Path, resume: bool, overwrite: bool) -> None:
         for name in existing:
             (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # an interrupted write's leftovers
 
 
 def fit_run(

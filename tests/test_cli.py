@@ -320,3 +320,12 @@ def test_bad_prior_specifications_exit_2(tmp_path, capsys, args, message):
     args = [a.replace("FILE", str(tmp_path / "my_prior.py")) for a in args]
     line = _error(capsys, ["fit", *args, "--out", str(tmp_path / "out"), *FAST])
     assert re.search(message, line), line
+
+
+def test_resume_accepts_the_original_command_repeated(tmp_path, capsys):
+    out = str(tmp_path / "again")
+    argv = ["fit", *FAST, "--epochs", "1", "--latent-dim", "3", "--out", out]
+    assert main(argv) == 0
+    assert main([*argv[:-2], "--epochs", "2", "--out", out, "--resume"]) == 0
+    assert main(["fit", *FAST, "--epochs", "2", "--latent-dim", "4", "--out", out, "--resume"]) == 2
+    assert "--latent-dim cannot change" in capsys.readouterr().err

@@ -178,3 +178,18 @@ def test_compare_page_runs(tmp_path, monkeypatch):
     per_image, rows = namespace["per_image"], namespace["rows"]
     assert float(per_image.mean()) == pytest.approx(rows[1]["diff"], abs=1e-9)
     assert dict(namespace["normal"].posterior.z.sizes)["chain"] == 2
+
+
+def test_every_test_the_reliability_table_names_exists():
+    """Each row of docs/reliability.md names tests; each must be a test in that file."""
+    text = (DOCS / "reliability.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`tests/" in line]
+    assert len(rows) >= 20
+    for row in rows:
+        current = None
+        for ref in re.findall(r"`(tests/[\w/]+\.py)?(?:::(\w+))?[^`]*`", row):
+            path, name = ref
+            current = path or current
+            if name:
+                source = (DOCS.parent / current).read_text()
+                assert f"def {name}(" in source, f"{current}::{name} (docs/reliability.md)"
