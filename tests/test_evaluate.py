@@ -197,26 +197,48 @@ def test_bad_arguments_are_refused(small_vae, digits):
         pointwise(small_vae, digits.x_test[:0], num_samples=5)
 
 
+class _LaplaceMixture(torch.nn.Module):
+    """A MixtureSameFamily prior: its log-density broadcasts every z against every component."""
+
+    def __init__(self, latent_dim: int, components: int) -> None:
+        super().__init__()
+        self.locs = torch.nn.Parameter(torch.randn(components, latent_dim))
+
+    def forward(self, context=None):
+        import pyro.distributions as dist
+
+        laplaces = dist.Laplace(self.locs, 1.0).to_event(1)
+        return dist.MixtureSameFamily(
+            dist.Categorical(logits=torch.zeros(len(self.locs))), laplaces
+        )
+
+
 def test_a_mixture_priors_components_bound_the_chunk(digits):
-    """A VampPrior scores every sample against every component: the sample chunk shrinks by
-    its components × latent size, and the estimate from one chunk and from many agree
-    within Monte-Carlo error."""
-    from ppvae.inference.evaluate import elements_per_sample, importance_draws
-    from ppvae.models import ModelConfig, build_vae
+    """A MixtureSameFamily prior scores every sample against every component: the chunk
+    shrinks by its components × latent size (a DiagonalGaussianMixture's by its components
+    alone), and the estimate from one chunk and from many agree within Monte-Carlo error."""
+    from ppvae.inference.evaluate import _plan, elements_per_sample, importance_draws
+    from ppvae.models import VAE, ModelConfig, build_vae
 
     torch.manual_seed(0)
-    config = ModelConfig(
-        x_shape=(1, 8, 8), latent_dim=6, hidden=(16,), prior="vamp", prior_args={"components": "40"}
-    )
-    vamp = build_vae(config)
+    base = build_vae(ModelConfig(x_shape=(1, 8, 8), latent_dim=6, hidden=(16,)))
+    laplace = VAE(base.encoder, base.decoder, base.likelihood, _LaplaceMixture(6, 40))
     x = digits.x_test[:6]
-    assert elements_per_sample(vamp.model, vamp.guide, x) == 40 * 6
-    from ppvae.inference.evaluate import _plan
-
+    assert elements_per_sample(laplace.model, laplace.guide, x) == 40 * 6
+    vamp = build_vae(
+        ModelConfig(
+            x_shape=(1, 8, 8),
+            latent_dim=6,
+            hidden=(16,),
+            prior="vamp",
+            prior_args={"components": "100"},
+        )
+    )
+    assert elements_per_sample(vamp.model, vamp.guide, x) == 100
     with pyro.validation_enabled(False):  # pointwise's chunk: the components, not the pixels
-        assert _plan(vamp, x, None, 60, 6, 6 * 240 * 7, seed=0) == (True, 1, 7)
-    one, _ = importance_draws(vamp, x, num_samples=60, batch_size=6, max_elements=2**20)
-    many, _ = importance_draws(vamp, x, num_samples=60, batch_size=6, max_elements=6 * 240 * 7)
+        assert _plan(laplace, x, None, 60, 6, 6 * 240 * 7, seed=0) == (True, 1, 7)
+    one, _ = importance_draws(laplace, x, num_samples=60, batch_size=6, max_elements=2**20)
+    many, _ = importance_draws(laplace, x, num_samples=60, batch_size=6, max_elements=6 * 240 * 7)
     assert one.shape == many.shape == (6, 60)
     # chunks of 7 draw the guide's noise in another order: equal in distribution only
     mean_one = torch.logsumexp(one, 1) - math.log(60)

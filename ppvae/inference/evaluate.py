@@ -361,7 +361,8 @@ def _plan(vae, x, y, num_samples, batch_size, max_elements, seed) -> tuple[bool,
 def elements_per_sample(model: Callable, guide: Callable, *args) -> int:
     """Numbers one importance sample of one data point makes the estimator hold: the
     largest of the observed sites' sizes and, for a mixture distribution at a latent site,
-    its components × event size (a VampPrior scores every z against every component).
+    its components × event size (``MixtureSameFamily`` scores every z against every
+    component, coordinate by coordinate) or its components (``DiagonalGaussianMixture``).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -371,8 +372,8 @@ def elements_per_sample(model: Callable, guide: Callable, *args) -> int:
         64
         >>> vamp = build_vae(ModelConfig(x_shape=(64,), latent_dim=8, hidden=(8,),
         ...                              prior="vamp", prior_args={"components": "30"}))
-        >>> elements_per_sample(vamp.model, vamp.guide, x)
-        240
+        >>> elements_per_sample(vamp.model, vamp.guide, x)  # 30 components, each one number
+        64
     """
     model_trace, _ = traces(model, guide, *args)
     cost = 1
@@ -382,6 +383,8 @@ def elements_per_sample(model: Callable, guide: Callable, *args) -> int:
             fn = fn.base_dist
         if site["is_observed"]:
             size = math.prod(site["fn"].event_shape) or 1
+        elif hasattr(fn, "components") and isinstance(fn.components, int):
+            size = fn.components  # DiagonalGaussianMixture: K numbers per point
         elif isinstance(fn, torch.distributions.MixtureSameFamily):
             component = fn.component_distribution
             size = component.batch_shape[-1] * (math.prod(component.event_shape) or 1)

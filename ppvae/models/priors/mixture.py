@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ppvae.models.priors.gaussian_mixture import DiagonalGaussianMixture
 
 
 class MixtureOfGaussians(nn.Module):
@@ -40,6 +41,6 @@ class MixtureOfGaussians(nn.Module):
         self.locs = nn.Parameter(spread * torch.randn(components, latent_dim))
         self.raw_scales = nn.Parameter(torch.full((components, latent_dim), math.log(math.e - 1)))
 
-    def forward(self, context: torch.Tensor | None = None) -> dist.Distribution:
-        components = dist.Normal(self.locs, F.softplus(self.raw_scales) + 1e-5).to_event(1)
-        return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components)
+    def forward(self, context: torch.Tensor | None = None) -> DiagonalGaussianMixture:
+        scales = F.softplus(self.raw_scales) + 1e-5
+        return DiagonalGaussianMixture(self.logits, self.locs, scales)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ppvae.errors import UserInputError
+from ppvae.models.priors.gaussian_mixture import DiagonalGaussianMixture
 
 
 class VampPrior(nn.Module):
@@ -65,5 +66,8 @@ class VampPrior(nn.Module):
                 "the VampPrior has no encoder: pass it to VAE(...) or bind_encoder"
             )
         components = self._encoder[0](self.pseudo_inputs)  # batch (K,), event (Dz,)
-        weights = dist.Categorical(logits=self.pseudo_inputs.new_zeros(components.batch_shape))
-        return dist.MixtureSameFamily(weights, components)
+        logits = self.pseudo_inputs.new_zeros(components.batch_shape)
+        base = components.base_dist if isinstance(components, dist.Independent) else None
+        if isinstance(base, dist.Normal) and base.loc.dim() == 2:  # the usual Gaussian encoder
+            return DiagonalGaussianMixture(logits, base.loc, base.scale)
+        return dist.MixtureSameFamily(dist.Categorical(logits=logits), components)
