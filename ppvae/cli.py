@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import ANNEALING
-from ppvae.inference.svi import ELBOS, ON_NAN, FitConfig, TrainingDiverged
+from ppvae.inference.svi import ELBOS, LR_SCHEDULES, ON_NAN, FitConfig, TrainingDiverged
 from ppvae.models.build import NETS, ModelConfig
 from ppvae.models.corruption import CORRUPTIONS
 from ppvae.models.family import FAMILY, family_settings
@@ -246,6 +246,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--lr", type=_positive_float, default=None, help="Adam learning rate [default: 0.001]"
     )
+    t.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=None,
+        help="constant, or cosine from --lr to 0 over all the steps [default: constant]",
+    )
+    t.add_argument(
+        "--lr-warmup",
+        type=_non_negative_int,
+        default=None,
+        help="steps of linear learning-rate warm-up from 0 [default: 0]",
+    )
     t.add_argument("--clip-norm", type=_positive_float, default=None, help="clip the gradient norm")
     t.add_argument(
         "--on-nan",
@@ -264,7 +276,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--elbo",
         choices=ELBOS,
         default=None,
-        help="auto: analytic KL where the guide/prior pair has one [default: auto]",
+        help="auto: analytic KL where the guide/prior pair has one; iwae: the importance-"
+        "weighted bound with --num-particles samples [default: auto]",
     )
     t.add_argument(
         "--patience",

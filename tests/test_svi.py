@@ -56,6 +56,8 @@ def test_auto_elbo_uses_analytic_kl_only_where_it_exists(digits):
         {"patience": 1, "lr": 0.03},
         {"elbo": "trace"},
         {"beta": 2.0, "anneal": "cyclical", "anneal_steps": 30, "free_bits": 0.5},
+        {"lr_schedule": "cosine", "lr_warmup": 15, "lr": 0.003},
+        {"elbo": "iwae", "num_particles": 3},
     ],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, tmp_path, extra):
@@ -63,8 +65,12 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(digits, tmp_path, extra
     straight = _vae(digits)
     full = fit(straight, digits, config)
 
-    first = _vae(digits)
-    fit(first, digits, config, epochs=2, checkpoint=tmp_path / "c.pt")
+    def interrupt(result: FitResult) -> None:
+        if result.epochs == 2:
+            raise KeyboardInterrupt  # as Ctrl-C after the second epoch's checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_vae(digits), digits, config, checkpoint=tmp_path / "c.pt", on_epoch=interrupt)
     resumed = _vae(digits, seed=99)  # different initial weights: all must come from the checkpoint
     result = fit(resumed, digits, config, checkpoint=tmp_path / "c.pt", resume=True)
 
@@ -168,3 +174,22 @@ def test_fit_does_not_touch_the_global_param_store(digits):
 
     fit(_vae(digits), digits, epochs=1, progress=False)
     assert len(pyro.get_param_store()) == 0
+
+
+def test_the_learning_rate_follows_its_schedule(digits):
+    config = FitConfig(
+        epochs=4, batch_size=64, progress=False, lr=0.002, lr_schedule="cosine", lr_warmup=10
+    )
+    result = fit(_vae(digits), digits, config)
+    lrs = [row["lr"] for row in result.history]  # each epoch's last step, 20 steps an epoch
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-5
+    from ppvae.inference.svi import learning_rate
+
+    assert lrs[1] == pytest.approx(learning_rate(config, 39, 80))
+
+
+def test_a_cosine_run_is_not_stretched_on_resume(digits, tmp_path):
+    config = FitConfig(epochs=2, batch_size=64, progress=False, lr_schedule="cosine")
+    fit(_vae(digits), digits, config, checkpoint=tmp_path / "c.pt")
+    with pytest.raises(UserInputError, match="cosine learning-rate schedule over 2 epochs"):
+        fit(_vae(digits), digits, config, epochs=4, checkpoint=tmp_path / "c.pt", resume=True)

@@ -19,7 +19,7 @@ from pyro.infer.util import is_validation_enabled
 from pyro.poutine.util import prune_subsample_sites
 from pyro.util import check_model_guide_match
 
-ELBOS = ("auto", "trace", "meanfield")
+ELBOS = ("auto", "trace", "meanfield", "iwae")  # iwae: ppvae.inference.iwae
 
 
 class AnalyticKL_ELBO(TraceMeanField_ELBO):

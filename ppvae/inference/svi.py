@@ -39,9 +39,10 @@ from ppvae.inference.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from ppvae.inference.elbo import ELBOS, make_elbo
+from ppvae.inference.elbo import ELBOS, make_elbo, max_plate_nesting
 from ppvae.inference.evaluate import has_log_likelihood, pointwise
 from ppvae.inference.free_bits import FreeBitsELBO, check_free_bits
+from ppvae.inference.iwae import IWAE_ELBO
 from ppvae.inference.kl_weight import KLSchedule, LatentScale, check_schedule, scaled
 from ppvae.seeding import seeded
 
@@ -51,6 +52,7 @@ class TrainingDiverged(RuntimeError):
 
 
 ON_NAN = ("stop", "rollback")
+LR_SCHEDULES = ("constant", "cosine")
 MAX_ROLLBACKS = 6  # then the lr is 1/64 of where it started, and training stops
 
 
@@ -78,6 +80,8 @@ class FitConfig:
     anneal_steps: int = 0  # warm-up length in steps (the period for cyclical)
     free_bits: float = 0.0  # floor in nats under each latent dimension's batch-mean KL
     on_nan: str = "stop"  # stop | rollback: redo the epoch from its start at half the lr
+    lr_schedule: str = "constant"  # constant | cosine (from lr to 0 over all the epochs' steps)
+    lr_warmup: int = 0  # steps of linear learning-rate warm-up from 0 at the start
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -100,6 +104,23 @@ class FitConfig:
                 "free bits use the analytic KL; they cannot be combined with elbo='trace'",
             ),
             (self.on_nan in ON_NAN, f"on_nan must be one of {', '.join(ON_NAN)}"),
+            (
+                self.lr_schedule in LR_SCHEDULES,
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}",
+            ),
+            (self.lr_warmup >= 0, f"lr_warmup must be >= 0 steps, got {self.lr_warmup}"),
+            (
+                self.elbo != "iwae" or self.num_particles >= 2,
+                "the IWAE bound needs --num-particles K >= 2 (K = 1 is the ELBO); try 5",
+            ),
+            (
+                self.elbo != "iwae" or (self.beta == 1 and self.anneal == "none"),
+                "the IWAE bound takes no beta or KL annealing (they weight a KL term it has not)",
+            ),
+            (
+                self.elbo != "iwae" or self.free_bits == 0,
+                "free bits need the analytic KL; they cannot be combined with elbo='iwae'",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -113,8 +134,9 @@ class FitConfig:
 
     @property
     def is_elbo(self) -> bool:
-        """Whether the training objective is the ELBO itself (β = 1, no annealing or free bits)."""
-        return self.schedule.constant and self.free_bits == 0
+        """Whether the training objective is the ELBO itself (β = 1, no annealing, free bits
+        or importance weighting)."""
+        return self.schedule.constant and self.free_bits == 0 and self.elbo != "iwae"
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -233,6 +255,7 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
         ckpt = load_checkpoint(checkpoint)
         _check_same_settings(ckpt.get("fit_config", {}), config, str(checkpoint))
         state.restore(ckpt, vae, optimizer, generator, str(checkpoint))
+    state.total_steps = config.epochs * _steps_per_epoch(data, config.batch_size)
     steps = max(0, config.epochs - state.epoch) * _steps_per_epoch(data, config.batch_size)
     bar = tqdm(total=steps, disable=not config.progress, unit="step", dynamic_ncols=True)
     loss_fn = _objective(vae, config, elbo)
@@ -270,6 +293,7 @@ class _TrainState:
     bad_epochs: int = 0
     not_a_bound: bool = False  # penalties, a point-mass guide or a flat prior
     rollbacks: int = 0  # epochs redone at a lower learning rate after a NaN (on_nan)
+    total_steps: int = 0  # steps of the whole run: the span of the lr schedule
     validated: bool = False  # the first step ran with Pyro's validation on
 
     def end_epoch(self, row: dict[str, float], vae: nn.Module, patience: int | None) -> None:
@@ -331,6 +355,12 @@ RESUME_MAY_CHANGE = ("epochs", "progress", "device", "patience", "on_nan")
 def _check_same_settings(saved: dict, config: FitConfig, source: str) -> None:
     if not saved:
         return
+    cosine = saved.get("lr_schedule") == "cosine"
+    if cosine and saved.get("epochs") != config.epochs:
+        raise UserInputError(
+            f"{source} follows a cosine learning-rate schedule over {saved.get('epochs')} "
+            "epochs: resume it with those epochs, or start a new run to train longer"
+        )
     # settings added after a checkpoint was written had their default value then
     defaults = FitConfig().to_dict()
     changed = [
@@ -346,7 +376,10 @@ def _check_same_settings(saved: dict, config: FitConfig, source: str) -> None:
 
 
 def _training_elbo(vae: nn.Module, config: FitConfig, first: tuple) -> ELBO:
-    """Pyro's ELBO for ``config.elbo``, or the free-bits objective when asked for."""
+    """Pyro's ELBO for ``config.elbo``, the importance-weighted bound, or the free-bits
+    objective when asked for."""
+    if config.elbo == "iwae":
+        return IWAE_ELBO(config.num_particles, max_plate_nesting(vae.model, vae.guide, *first))
     elbo = make_elbo(config.elbo, vae.model, vae.guide, first, config.num_particles)
     if config.free_bits == 0:
         return elbo
@@ -386,9 +419,7 @@ def _epoch_or_rollback(vae, data, config, loss_fn, optimizer, generator, state, 
             _restore(saved, vae, optimizer, generator, state)
             state.rollbacks += 1
             state.result.rollbacks = state.rollbacks
-            for group in optimizer.param_groups:
-                group["lr"] *= 0.5
-            lr = optimizer.param_groups[0]["lr"]
+            lr = learning_rate(config, len(state.result.losses), state.total_steps, state.rollbacks)
             bar.write(f"{err}: rolled back to the start of the epoch; lr now {lr:g}")
 
 
@@ -403,12 +434,29 @@ def _snapshot(vae, optimizer, generator, state) -> dict[str, Any]:
 
 def _restore(saved: dict[str, Any], vae, optimizer, generator, state) -> None:
     vae.load_state_dict(saved["model"])
-    lrs = [group["lr"] for group in optimizer.param_groups]
-    optimizer.load_state_dict(saved["optimizer"])
-    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
-        group["lr"] = lr  # the rate in force when it diverged: the caller lowers it
+    optimizer.load_state_dict(saved["optimizer"])  # each step sets its own rate anyway
     set_rng_state(saved["rng"], generator)
     del state.result.losses[saved["steps"] :]
+
+
+def learning_rate(config: FitConfig, step: int, total_steps: int, rollbacks: int = 0) -> float:
+    """The learning rate of step ``step`` (from 0) of ``total_steps``: ``lr`` after a linear
+    warm-up over ``lr_warmup`` steps, on a cosine to 0 with ``lr_schedule="cosine"``,
+    halved for every NaN rollback so far.
+
+    Example:
+        >>> c = FitConfig(lr=1e-3, lr_schedule="cosine", lr_warmup=10)
+        >>> [round(learning_rate(c, s, 110), 6) for s in (0, 9, 10, 60, 109)]
+        [0.0001, 0.001, 0.001, 0.0005, 0.0]
+    """
+    factor = 0.5**rollbacks
+    if step < config.lr_warmup:
+        return config.lr * factor * (step + 1) / config.lr_warmup
+    if config.lr_schedule == "cosine":
+        span = max(1, total_steps - config.lr_warmup)
+        done = min(1.0, (step - config.lr_warmup) / span)
+        factor *= 0.5 * (1 + math.cos(math.pi * done))
+    return config.lr * factor
 
 
 def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -> dict:
@@ -426,12 +474,15 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = loss.item()
+        lr = learning_rate(config, len(state.result.losses), state.total_steps, state.rollbacks)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         # Clipping returns the global gradient norm; without clipping the loss is checked
         # here and a non-finite gradient shows up as a non-finite loss one step later.
         norm = 0.0
         if config.clip_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
-        _check_finite(value, norm, state.epoch + 1, step, optimizer.param_groups[0]["lr"])
+        _check_finite(value, norm, state.epoch + 1, step, lr)
         optimizer.step()
         state.result.losses.append(value / x.shape[0])
         total, count = total + value, count + x.shape[0]
@@ -558,6 +609,14 @@ def check_objective(vae: nn.Module, data: Data, config: FitConfig) -> None:
     if config.free_bits > 0:
         with torch.no_grad():
             check_free_bits(vae.model, vae.guide, *_first_batch(data, config, "cpu"))
+    if config.elbo == "iwae":
+        first = _first_batch(data, config, next(vae.parameters()).device)
+        with torch.no_grad(), seeded(config.seed):
+            if penalized(vae) or not has_log_likelihood(vae.model, vae.guide, *first):
+                raise UserInputError(
+                    "the IWAE bound needs a model with a log p(x): no point-mass guide, flat "
+                    "prior or pyro.factor penalties"
+                )
 
 
 def _steps_per_epoch(data: Data, batch_size: int) -> int:
