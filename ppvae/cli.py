@@ -28,7 +28,7 @@ from ppvae.models.likelihoods import LIKELIHOODS
 from ppvae.models.nets import ACTIVATIONS
 from ppvae.models.priors import PRIORS, parse_prior_args
 from ppvae.models.priors.registry import IMPROPER_PRIORS
-from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run
+from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run, prepare
 from ppvae.sweep import SWEEP_FILES, beta_sweep
 
 # What survives an interrupted command, and how to go on.
@@ -41,7 +41,10 @@ INTERRUPTED = {
 }
 
 # Flags that may change when a run is resumed; any other flag must match the saved run.
-RESUMABLE = {"epochs", "progress", "device", "out", "resume", "overwrite", "num_samples", "command"}
+RESUMABLE = {
+    *("epochs", "progress", "device", "out", "resume", "overwrite", "num_samples", "command"),
+    *("on_nan", "patience"),
+}
 
 
 def _default(kind: type, name: str) -> Any:
@@ -600,7 +603,7 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose mistakes are one line (not the whole usage) and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -670,6 +673,8 @@ def _resumed_config(args: argparse.Namespace, out: Path) -> RunConfig:
         ("fit", "epochs"),
         ("fit", "progress"),
         ("fit", "device"),
+        ("fit", "on_nan"),
+        ("fit", "patience"),
         ("eval", "num_samples"),
     ):
         if getattr(args, name, None) is not None:
@@ -686,26 +691,16 @@ def _changed_settings(args: argparse.Namespace, saved: RunConfig) -> list[str]:
     if not given:
         return []
     try:
-        new = _run_config(args)
+        new = prepare(_run_config(args))[0]  # resolved as the saved one was (auto, paths)
     except UserInputError:
         return given  # not even a valid configuration: it cannot be the saved one
     new.model.prior = canonical_spec(new.model.prior)
+    sections = ("data", "model", "fit", "eval")
     changed = []
     for name in given:
-        keys = (
-            sorted({k for preset in FAMILY.values() for k in preset})
-            if name == "family"
-            else [name]
-        )
+        keys = list(family_settings(args.family)) if name == "family" else [name]
         for key in keys:
-            section = next(
-                (
-                    part
-                    for part in ("data", "model", "fit", "eval")
-                    if hasattr(getattr(new, part), key)
-                ),
-                None,
-            )
+            section = next((p for p in sections if hasattr(getattr(new, p), key)), None)
             if section is None or _plain(getattr(new, section), key) != _plain(
                 getattr(saved, section), key
             ):
@@ -912,6 +907,18 @@ def format_metrics(m: dict[str, Any]) -> str:
     return "\n".join(f"{a:<32}{b:>20}" for a, b in rows)
 
 
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether a RuntimeError is torch failing to allocate (CPU or CUDA).
+
+    Example:
+        >>> _out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. "
+        ...                             "DefaultCPUAllocator: not enough memory"))
+        True
+    """
+    text = str(err)
+    return "DefaultCPUAllocator" in text or "out of memory" in text.lower()
+
+
 def _one_line(message: str) -> str:
     r"""``message`` with control characters (a newline in a file name or a hand-edited
     key) escaped, so an error is always one line.
@@ -951,6 +958,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as err:
         print(f"ppvae {args.command}: training diverged: {err}", file=sys.stderr)
         return 1
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and not _out_of_memory(err):
+            raise
+        print(
+            f"ppvae {args.command}: error: not enough memory for these sizes "
+            f"({_one_line(str(err).splitlines()[0][:160]) if str(err) else 'MemoryError'}); "
+            "use a smaller --hidden, --latent-dim, --batch-size, --num-particles or "
+            "--num-samples",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             f"\nppvae {args.command}: interrupted{INTERRUPTED.get(args.command, '')}",

@@ -113,7 +113,6 @@ def compare(
     for (prior, seed), (run_config, folder) in runs.items():
         if on_run is not None:
             on_run(prior, seed, folder)
-        remove_stale_temporaries(folder)
         metrics = run_or_reuse(run_config, folder, overwrite)
         points = load_torch(folder / "pointwise.pt")  # per test point: log p(x), ELBO
         extra = run_diagnostics(folder, diagnostics, run_config.fit.progress)

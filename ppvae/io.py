@@ -12,8 +12,11 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
+import time
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,22 +53,35 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike, min_age: float = 60.0) -> list[Path]:
     """Delete the temporary files an interrupted atomic write (``kill -9``, a power cut)
-    left in ``folder``; nothing ever reads them.  Returns what was removed.
+    left in ``folder``: only ppvae's own (``.NAME.XXXXXXXX.tmp``), and only those older
+    than ``min_age`` seconds, so a write in progress elsewhere is left alone.  Nothing
+    ever reads them.  Returns what was removed.
 
     Example:
         >>> import tempfile, pathlib
         >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (folder / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")
-        >>> [p.name for p in remove_stale_temporaries(folder)]
-        ['.checkpoint.pt.abc123.tmp']
+        >>> _ = (folder / ".checkpoint.pt.abc_1234.tmp").write_bytes(b"half")
+        >>> _ = (folder / ".notes.tmp").write_text("the user's")
+        >>> [p.name for p in remove_stale_temporaries(folder, min_age=0)]
+        ['.checkpoint.pt.abc_1234.tmp']
     """
     folder = Path(folder)
-    stale = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    stale = [
+        path
+        for path in sorted(folder.glob(".*.tmp"))
+        if _TEMPORARY.fullmatch(path.name) and now - path.stat().st_mtime >= min_age
+    ]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's eight characters
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -172,6 +188,7 @@ def load_torch(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"checkpoint {path} does not exist")
+    _check_crc(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
@@ -182,6 +199,20 @@ def load_torch(path: str | os.PathLike) -> Any:
         raise UserInputError(
             f"{path} was refused: it is not a plain-tensor checkpoint ({_first_line(err)})"
         ) from None
+
+
+def _check_crc(path: Path) -> None:
+    """A torch file is a zip archive whose members carry CRC-32s that ``torch.load`` does
+    not verify: check them, so a flipped byte in the weights is refused, not loaded."""
+    if not zipfile.is_zipfile(path):
+        return  # not a zip at all: torch.load's own refusal says so
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
+        raise UserInputError(f"{path} is corrupt ({_first_line(err)})") from None
+    if bad is not None:
+        raise UserInputError(f"{path} is corrupt: {bad} fails its checksum")
 
 
 def _first_line(err: BaseException) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from ppvae.data import DataConfig
 from ppvae.errors import UserInputError
 from ppvae.inference.svi import FitConfig
-from ppvae.io import read_json
+from ppvae.io import read_json, remove_stale_temporaries
 from ppvae.models.build import ModelConfig
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, fit_run, prepare
 
@@ -43,6 +43,7 @@ def run_or_reuse(config: RunConfig, folder: Path, overwrite: bool = False) -> di
         >>> run_or_reuse(config, folder) == run_or_reuse(config, folder)  # read back
         True
     """
+    remove_stale_temporaries(folder)  # an interrupted write's leftovers
     if overwrite or not (folder / "config.json").is_file():
         return fit_run(config, folder, overwrite=overwrite)
     if (folder / "metrics.json").is_file():

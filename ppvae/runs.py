@@ -143,6 +143,7 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
     if context == "none" and getattr(resolve_prior(config.model.prior), "needs_context", False):
         context = "labels"  # a conditional prior p(z|y) is given the labels as y
     resolved = {"binarize": resolve_binarize(config.data.binarize, binary), "context": context}
+    resolved.update(_absolute_paths(config.data))  # a resumed run finds the same files
     data_config = DataConfig(**{**asdict(config.data), **resolved})
     data = load_data(data_config)
     resolved = {"x_shape": data.x_shape, "context_dim": data.context_dim}
@@ -154,6 +155,16 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
     check_data(vae, data)
     check_objective(vae, data, config.fit)
     return config, data, vae
+
+
+def _absolute_paths(data: DataConfig) -> dict[str, str]:
+    """A data file and a data folder as absolute paths (registered names stay names)."""
+    paths = {}
+    if Path(data.name).suffix.lower() in (".npy", ".npz", ".csv"):
+        paths["name"] = str(Path(data.name).expanduser().resolve())
+    if data.data_dir is not None:
+        paths["data_dir"] = str(Path(data.data_dir).expanduser().resolve())
+    return paths
 
 
 def start_folder(out: Path, resume: bool, overwrite: bool) -> None:
@@ -168,6 +179,8 @@ def start_folder(out: Path, resume: bool, overwrite: bool) -> None:
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out} exists and is not a folder")
+    if existing == ["config.json"] and not resume:  # a run that failed before its first epoch
+        existing = []
     if existing and not (resume or overwrite):
         raise UserInputError(
             f"{out} already holds a run; pass --resume to continue it or --overwrite"
@@ -234,6 +247,7 @@ def evaluate_run(
     """
     run = Path(run)
     config, data, vae, ckpt = load_run(run)
+    remove_stale_temporaries(run)
     if num_samples is not None:
         config.eval.num_samples = num_samples
     if seed is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from ppvae import plots
 from ppvae.errors import UserInputError
 from ppvae.inference.kl_weight import check_schedule
-from ppvae.io import write_csv
+from ppvae.io import remove_stale_temporaries, write_csv
 from ppvae.models.priors.registry import IMPROPER_PRIORS
 from ppvae.reuse import check_existing, run_or_reuse
 from ppvae.runs import RunConfig
@@ -53,6 +53,7 @@ def beta_sweep(
     runs = [(_with_beta(config, beta), out / f"beta-{beta:g}") for beta in betas]
     if not overwrite:
         check_existing(runs)  # every folder, before anything is fitted
+    remove_stale_temporaries(out)
     rows = []
     for beta, (run_config, folder) in zip(betas, runs, strict=True):
         if on_run is not None:

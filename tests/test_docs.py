@@ -190,6 +190,8 @@ def test_every_test_the_reliability_table_names_exists():
         for ref in re.findall(r"`(tests/[\w/]+\.py)?(?:::(\w+))?[^`]*`", row):
             path, name = ref
             current = path or current
+            if path:
+                assert (DOCS.parent / path).is_file(), f"{path} (docs/reliability.md)"
             if name:
                 source = (DOCS.parent / current).read_text()
                 assert f"def {name}(" in source, f"{current}::{name} (docs/reliability.md)"

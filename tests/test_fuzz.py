@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ppvae.cli as cli
 from ppvae.data import DataConfig, load_data
 from ppvae.errors import UserInputError
+from ppvae.io import load_torch
 from ppvae.runs import prepare
 
 # PPVAE_FUZZ_EXAMPLES=500 for a longer hunt than the default suite's
@@ -257,12 +259,61 @@ def test_a_damaged_checkpoint_is_refused_or_loads_whole(cut, flips, finished_run
         if raw:
             raw[f % len(raw)] ^= 0x5A
     (run / "checkpoint.pt").write_bytes(bytes(raw))
+    if _evaluate_works_or_refuses(run, capsys) == 0:  # the damage missed: loaded whole
+        original = load_torch(finished_run / "checkpoint.pt")["model"]
+        loaded = load_torch(run / "checkpoint.pt")["model"]
+        assert all(torch.equal(original[k], loaded[k]) for k in original)
+
+
+@FUZZ
+@given(
+    key=st.sampled_from(
+        [
+            "epoch",
+            "history",
+            "losses",
+            "train_seconds",
+            "best_epoch",
+            "model",
+            "optimizer",
+            "rng",
+            "fit_config",
+            "best_model",
+            "rollbacks",
+            "stopped_early",
+            "format_version",
+        ]
+    ),
+    value=st.one_of(
+        st.none(),
+        st.integers(-5, 5),
+        st.floats(allow_nan=True),
+        st.text(max_size=4),
+        st.lists(st.integers(0, 3), max_size=3),
+        st.just({"w": 1}),
+        st.just([{"epoch": "x"}]),
+    ),
+)
+def test_a_hand_edited_checkpoint_is_refused_or_used(key, value, finished_run, tmp_path, capsys):
+    run = tmp_path / "edited-ckpt"
+    if run.exists():
+        shutil.rmtree(run)
+    shutil.copytree(finished_run, run)
+    state = load_torch(run / "checkpoint.pt")
+    state[key] = value
+    torch.save(state, run / "checkpoint.pt")
     _evaluate_works_or_refuses(run, capsys)
+    argv = ["fit", "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    if code == 2:
+        _one_error_line(err)
 
 
-def _evaluate_works_or_refuses(run: Path, capsys) -> None:
+def _evaluate_works_or_refuses(run: Path, capsys) -> int:
     """``ppvae evaluate`` on the damaged run: it works, or one line, exit 2, and
-    metrics.json is untouched."""
+    metrics.json is untouched.  Returns the exit code."""
     before = (run / "metrics.json").read_bytes()
     code = cli.main(["evaluate", str(run), "--num-samples", "2", "--no-progress"])
     err = capsys.readouterr().err
@@ -270,6 +321,7 @@ def _evaluate_works_or_refuses(run: Path, capsys) -> None:
     if code == 2:
         _one_error_line(err)
         assert (run / "metrics.json").read_bytes() == before
+    return code
 
 
 def test_an_existing_run_is_never_overwritten_without_overwrite(finished_run, tmp_path, capsys):

@@ -95,3 +95,111 @@ def test_pickled_arrays_are_refused_not_loaded(tmp_path, capsys):
     argv = ["fit", "--data", str(tmp_path / "objects.npy"), "--out", str(tmp_path / "run")]
     assert main(argv) == 2
     assert "objects.npy" in capsys.readouterr().err
+
+
+def test_divergence_exits_1_and_interrupts_exit_130_with_how_to_go_on(
+    monkeypatch, tmp_path, capsys
+):
+    import ppvae.cli as cli
+    from ppvae.inference import TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("the loss is not finite at epoch 2, batch 4 (loss nan); try ...")
+
+    monkeypatch.setattr(cli, "fit_run", diverge)
+    assert main(["fit", "--epochs", "1", "--out", str(tmp_path / "r")]) == 1
+    assert (
+        "training diverged: the loss is not finite at epoch 2, batch 4" in capsys.readouterr().err
+    )
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    for command, module, name in (
+        ("compare", "ppvae.compare", "compare"),
+        ("sweep", "ppvae.cli", "beta_sweep"),
+    ):
+        import importlib
+
+        monkeypatch.setattr(importlib.import_module(module), name, interrupt)
+        argv = {
+            "compare": ["compare", "--priors", "normal", "laplace"],
+            "sweep": ["sweep", "--betas", "1", "2"],
+        }[command]
+        assert main([*argv, "--out", str(tmp_path / command)]) == 130
+        assert f"run the same ppvae {command} command again" in capsys.readouterr().err
+
+
+def test_history_csv_records_the_learning_rate(twice):
+    header = (twice[0][0] / "history.csv").read_text().splitlines()[0].split(",")
+    assert "lr" in header
+
+
+def test_resume_accepts_the_original_command_with_auto_and_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save("rows.npy", np.random.default_rng(0).normal(size=(60, 3)).astype("float32"))
+    argv = [
+        "fit",
+        "--data",
+        "rows.npy",
+        "--likelihood",
+        "gaussian",
+        "--binarize",
+        "auto",
+        "--latent-dim",
+        "2",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--num-samples",
+        "3",
+        "--no-progress",
+        "--out",
+        "run",
+    ]
+    assert main(argv) == 0
+    assert read_json(tmp_path / "run" / "config.json")["data"]["name"] == str(tmp_path / "rows.npy")
+    assert main([*argv, "--resume", "--epochs", "2"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # another rows.npy here would be another dataset
+    np.save("rows.npy", np.zeros((60, 3), dtype="float32"))
+    assert main([*argv[:-2], "--out", str(tmp_path / "run"), "--resume", "--epochs", "3"]) == 2
+
+
+@pytest.mark.parametrize("option", [["--hidden", "100000000000"], ["--num-particles", "100000000"]])
+def test_sizes_that_do_not_fit_in_memory_are_refused(option, tmp_path, capsys):
+    argv = [
+        "fit",
+        "--epochs",
+        "1",
+        "--num-samples",
+        "2",
+        "--no-progress",
+        *option,
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not enough memory" in err and len(err.splitlines()) == 1
+    assert (
+        main(
+            [
+                "fit",
+                "--epochs",
+                "1",
+                "--hidden",
+                "8",
+                "--latent-dim",
+                "2",
+                "--num-samples",
+                "2",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )

@@ -64,3 +64,34 @@ def test_without_rollback_the_first_fault_stops_the_run(digits):
     faulty = _poison(_vae(digits), lambda n: n == 25)
     with pytest.raises(TrainingDiverged, match=r"epoch 2, batch 4 .*learning rate"):
         fit(faulty, digits, CONFIG, on_nan="stop")
+
+
+def _poison_gradient(vae, bad_calls):
+    """A finite loss whose gradient turns NaN on the given backward passes (from 1)."""
+    calls = {"n": 0}
+
+    def hook(grad):
+        calls["n"] += 1
+        return grad * float("nan") if bad_calls(calls["n"]) else grad
+
+    next(vae.decoder.parameters()).register_hook(hook)
+    return vae
+
+
+def test_a_nan_gradient_on_an_epochs_last_batch_is_caught_before_the_step(digits, tmp_path):
+    steps = 20
+    faulty = _poison_gradient(_vae(digits), lambda n: n == steps)  # the last batch of epoch 1
+    with pytest.raises(TrainingDiverged, match=r"gradient is not finite at epoch 1, batch 19"):
+        fit(faulty, digits, CONFIG, on_nan="stop", checkpoint=tmp_path / "c.pt")
+    assert all(torch.isfinite(p).all() for p in faulty.parameters())  # the step never ran
+    rolled = _poison_gradient(_vae(digits), lambda n: n == steps)
+    result = fit(rolled, digits, CONFIG)
+    assert result.rollbacks == 1 and all(torch.isfinite(p).all() for p in rolled.parameters())
+
+
+def test_the_checkpoint_keeps_the_last_good_epoch_when_a_run_stops(digits, tmp_path):
+    faulty = _poison(_vae(digits), lambda n: n == 20 + 5)  # in epoch 2
+    with pytest.raises(TrainingDiverged):
+        fit(faulty, digits, CONFIG, on_nan="stop", checkpoint=tmp_path / "c.pt")
+    ckpt = load_checkpoint(tmp_path / "c.pt")
+    assert ckpt["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["model"].values())

@@ -79,6 +79,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     state = load_torch(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserInputError(f"{path} is not a ppvae checkpoint")
+    _check_structure(state, str(path))
     if state.get("format_version", 0) > FORMAT_VERSION:
         raise UserInputError(
             f"{path} was written by a newer ppvae (checkpoint format {state['format_version']})"
@@ -86,6 +87,51 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state.get("model"), dict):
         raise UserInputError(f"{path} has no model weights")
     return state
+
+
+HISTORY_KEYS = ("epoch", "train_objective", "val_elbo", "seconds")  # in every row, always
+
+# What a hand edit may not turn into something else (a missing key is fine: older files).
+_SHAPES = {
+    "format_version": int,
+    "epoch": int,
+    "history": list,
+    "losses": torch.Tensor,
+    "train_seconds": float,
+    "best_epoch": int,
+    "bad_epochs": int,
+    "rollbacks": int,
+    "stopped_early": bool,
+    "fit_config": dict,
+    "optimizer": dict,
+    "rng": dict,
+    "best_model": dict,
+}
+
+
+def _check_structure(state: dict[str, Any], source: str) -> None:
+    for key, kind in _SHAPES.items():
+        if key not in state or (key == "best_model" and state[key] is None):
+            continue  # an older checkpoint; no best model without early stopping
+        value = state[key]
+        ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
+        if (kind is int and isinstance(value, bool)) or (kind is int and ok and value < 0):
+            ok = False
+        if not ok:
+            raise UserInputError(f"{source} has a malformed {key!r} (expected {kind.__name__})")
+    history = state.get("history")
+    number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+    for row in history or ():
+        if not isinstance(row, dict) or not all(number(row.get(k)) for k in HISTORY_KEYS):
+            raise UserInputError(f"{source} has a malformed history row ({row!r:.60})")
+    if history is not None and state.get("epoch") is not None and len(history) != state["epoch"]:
+        raise UserInputError(
+            f"{source} says {state['epoch']} epochs but holds {len(history)} rows of history"
+        )
+    model = state.get("model")
+    for name, value in model.items() if isinstance(model, dict) else ():
+        if not isinstance(value, torch.Tensor):
+            raise UserInputError(f"{source} holds a non-tensor weight {name!r}")
 
 
 def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:

@@ -266,6 +266,11 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
         start = time.perf_counter()
         row = _epoch_or_rollback(vae, data, config, loss_fn, optimizer, generator, state, bar)
         row.update(validation_terms(vae, data, config.batch_size, config.seed))
+        if not math.isfinite(row["val_elbo"]):  # never checkpoint a broken model as good
+            raise TrainingDiverged(
+                f"the validation ELBO is not finite after epoch {state.epoch + 1}; the "
+                "checkpoint keeps the previous epoch: try a lower learning rate or --clip-norm"
+            )
         row["kl_weight"] = config.schedule.weight(len(state.result.losses) - 1)
         row["beta"] = config.beta
         row["free_bits"] = config.free_bits
@@ -424,12 +429,23 @@ def _epoch_or_rollback(vae, data, config, loss_fn, optimizer, generator, state, 
 
 
 def _snapshot(vae, optimizer, generator, state) -> dict[str, Any]:
-    return {
-        "model": copy.deepcopy(vae.state_dict()),
-        "optimizer": copy.deepcopy(optimizer.state_dict()),
+    return {  # on the CPU: a GPU keeps only the model and optimiser it trains
+        "model": _to_cpu(vae.state_dict()),
+        "optimizer": _to_cpu(optimizer.state_dict()),
         "rng": rng_state(generator),
         "steps": len(state.result.losses),
     }
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A deep copy of ``obj`` with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 def _restore(saved: dict[str, Any], vae, optimizer, generator, state) -> None:
@@ -477,12 +493,15 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
         lr = learning_rate(config, len(state.result.losses), state.total_steps, state.rollbacks)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        # Clipping returns the global gradient norm; without clipping the loss is checked
-        # here and a non-finite gradient shows up as a non-finite loss one step later.
-        norm = 0.0
+        # The global gradient norm (which clipping returns anyway) is checked with the loss
+        # before the step: a NaN gradient never reaches the weights, and the error names
+        # the batch that produced it.
         if config.clip_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
-        _check_finite(value, norm, state.epoch + 1, step, lr)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            norm = norm.item()
+        _check_finite(value, norm, state.epoch + 1, step, lr, config.on_nan == "rollback")
         optimizer.step()
         state.result.losses.append(value / x.shape[0])
         total, count = total + value, count + x.shape[0]
@@ -533,14 +552,17 @@ def validation_terms(vae: nn.Module, data: Data, batch_size: int, seed: int = 0)
     }
 
 
-def _check_finite(loss: float, grad_norm: float, epoch: int, step: int, lr: float) -> None:
+def _check_finite(
+    loss: float, grad_norm: float, epoch: int, step: int, lr: float, rolling_back: bool = False
+) -> None:
     if math.isfinite(loss) and math.isfinite(grad_norm):
         return
     what = "loss" if not math.isfinite(loss) else "gradient"
+    rollback = "" if rolling_back else "--on-nan rollback, "
     raise TrainingDiverged(
         f"the {what} is not finite at epoch {epoch}, batch {step} (loss {loss:.4g}); "
         f"try a lower learning rate (now {lr:g}), gradient clipping (--clip-norm 100), "
-        "--on-nan rollback, or check the data range"
+        f"{rollback}or check the data range"
     )
 
 

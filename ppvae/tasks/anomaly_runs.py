@@ -23,7 +23,7 @@ import torch
 from ppvae import plots
 from ppvae.data import binarize, load_data
 from ppvae.errors import UserInputError
-from ppvae.io import load_torch, save_torch, write_csv, write_text
+from ppvae.io import load_torch, remove_stale_temporaries, save_torch, write_csv, write_text
 from ppvae.labels import class_names
 from ppvae.reuse import check_existing, run_or_reuse
 from ppvae.runs import RunConfig, load_run, prepare
@@ -92,6 +92,7 @@ def held_out_benchmark(
         raise UserInputError(f"the test set has no class {held_out} to hold out")
     if not overwrite:
         check_existing(list(runs.values()))
+    remove_stale_temporaries(out)
     rows, curves = [], {}
     for entry, (run_config, folder) in runs.items():
         if on_run is not None:

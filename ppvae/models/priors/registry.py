@@ -137,8 +137,9 @@ def make_prior(spec: str, args: dict[str, Any] | None = None, **known: Any) -> C
         return found(**kwargs)
     except UserInputError:
         raise
-    except (TypeError, ValueError) as err:
-        raise UserInputError(f"prior {spec} could not be built: {err}") from None
+    except (TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UserInputError(f"prior {spec} could not be built: {first}") from None
 
 
 def latent_shape_of(prior: Callable, latent_dim: int, context: torch.Tensor | None) -> tuple:
