@@ -72,7 +72,8 @@ class DiagonalGaussianMixture(TorchDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if value.shape[-1:] != self.event_shape:
             raise ValueError(
-                f"expected values of event shape {tuple(self.event_shape)}, got {tuple(value.shape)}"
+                f"expected values of event shape {tuple(self.event_shape)}, "
+                f"got {tuple(value.shape)}"
             )
         z = value.double()  # (..., L)
         loc, inv_var = self.loc.double(), self.scale.double().pow(-2)  # (K, L)
