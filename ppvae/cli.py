@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
+from ppvae.help_format import DefaultsHelpFormatter
 from ppvae.inference.kl_weight import ANNEALING
 from ppvae.inference.svi import ELBOS, LR_SCHEDULES, ON_NAN, FitConfig, TrainingDiverged
 from ppvae.models.build import NETS, ModelConfig
@@ -78,7 +79,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="fit a VAE by SVI and evaluate it on the test set",
         description="Fit a VAE by stochastic variational inference, then write the run folder "
         f"({', '.join(RUN_FILES)}) and print the test metrics.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     _add_run_options(p)
@@ -111,7 +112,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         "OUT/beta-<b>, reused or resumed when the sweep is run again), then write "
         f"OUT/{SWEEP_FILES[0]} and OUT/{SWEEP_FILES[1]}: rate against distortion and the "
         "importance-sampled test log p(x) against beta.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     _add_run_options(p)
@@ -418,7 +419,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="recompute a run's test metrics from its checkpoint",
         description="Recompute ELBO, importance-sampled log p(x) (with standard errors), KL, "
         "reconstruction and active units from RUN/checkpoint.pt and update RUN/metrics.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")
@@ -440,7 +441,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         description="Draw samples from the model in RUN and save them as a PNG grid: one row "
         "per class for a model conditioned on labels, one row per test context for a context "
         "array, otherwise ROWS rows of unconditional samples.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")
@@ -466,7 +467,7 @@ def _add_quadrants(sub: argparse._SubParsersAction) -> None:
         "baseline, and reports each one's test conditional log-likelihood log p(x|c): "
         "importance-sampled for the CVAE, exact for the baseline. Writes OUT/results.csv, "
         "OUT/results.json and OUT/completions.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("--data", default="fashion-mnist", help="digits, mnist or fashion-mnist")
@@ -502,7 +503,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "amortisation gap. Also writes each entry's ArviZ InferenceData "
         "(OUT/<prior>/inference_data.nc, one chain per seed), figures (OUT/figures/) and a "
         "self-contained OUT/report.html.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument(
@@ -555,7 +556,7 @@ def _add_denoise(sub: argparse._SubParsersAction) -> None:
         "with every RUN's model, and report the PSNR against the clean images, of the "
         "corrupted input and of each reconstruction. Writes OUT/denoising.csv, "
         "OUT/denoising.json and OUT/denoising.png (clean, corrupted, reconstructions).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of one dataset")
@@ -575,7 +576,7 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
         "images and report its test accuracy, beside PCA with as many components; also the "
         "mean squared norm of the encoder Jacobian. Writes OUT/probe.csv, OUT/probe.json and "
         "OUT/embedding-<run>.png (codes in 2-D coloured by label).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of one labelled dataset")
@@ -593,7 +594,7 @@ def _add_pca(sub: argparse._SubParsersAction) -> None:
         description="Compare the span of RUN's decoder (its Jacobian at z = 0: the whole map "
         "for a linear autoencoder, --family linear) with the top-k principal components of "
         "the training data, by principal angles in degrees; writes RUN/pca_angles.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ppvae.help_format import DefaultsHelpFormatter
 from ppvae.tasks.interpolation import KINDS
 from ppvae.tasks.latent_tools import EMBEDDINGS
 
@@ -19,7 +20,7 @@ def _parser(sub, name: str, help: str, description: str) -> argparse.ArgumentPar
         name,
         help=help,
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit` (an unconditional model)")
@@ -214,7 +215,7 @@ def add_anomaly_command(sub: argparse._SubParsersAction) -> None:
         "the held-out class from the other test images. Entries as in ppvae compare; "
         "flat@family=ae and the other autoencoders are allowed (no -log p(x)). Writes "
         "OUT/anomaly.csv, anomaly.md, roc.png, scores.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("--held-out", required=True, help="the anomalous class (number or name)")
