@@ -6,6 +6,7 @@ normal=runs/fashion-compare/normal/seed-0
 flow=runs/fashion-compare/flow/seed-0
 [ -f runs/fashion-2d/metrics.json ] || ppvae fit --data fashion-mnist --latent-dim 2 \
   --epochs 30 --num-samples 1000 --out runs/fashion-2d --no-progress
+ppvae sample "$normal" --rows 6 --per-row 12 --out docs/img/latent-samples.png
 ppvae reconstruct "$normal" --num 20 --out docs/img/latent-reconstruct.png
 ppvae interpolate "$normal" --pairs 5 --steps 10 --out docs/img/latent-interpolate-normal.png
 ppvae interpolate "$flow" --pairs 5 --steps 10 --out docs/img/latent-interpolate-flow.png

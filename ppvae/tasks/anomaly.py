@@ -43,7 +43,8 @@ def anomaly_scores(
 ) -> dict[str, torch.Tensor]:
     """The three scores of every data point (N,) each, in nats: ``nll``, ``nelbo``,
     ``recon`` (see the module notes); ``nll`` is NaN for models without a log p(x)
-    (point-mass autoencoders), whose ``nelbo`` is their training objective.
+    (point-mass guides or a flat prior), whose ``nelbo`` is −log p(x|c) − log p(c) at
+    the code c (penalty factors left out).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig

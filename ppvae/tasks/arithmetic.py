@@ -53,7 +53,7 @@ def apply_attribute(
     vae: nn.Module,
     x: torch.Tensor,
     vector: torch.Tensor,
-    strengths: Sequence[float] = (0.0, 0.5, 1.0, 1.5),
+    strengths: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
 ) -> torch.Tensor:
     """Decoded means of E_q[z|x] + s·vector for each data point and strength:
     (N, len(strengths), *x_shape).  Strength 0 is the reconstruction.
