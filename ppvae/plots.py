@@ -367,7 +367,9 @@ def save_roc_curves(
         True
     """
     kinds = list(next(iter(curves.values())))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 4.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=(4.2 * len(kinds), 4.2), squeeze=False, layout="constrained"
+    )
     for ax, kind in zip(axes[0], kinds, strict=True):
         for i, (name, scores) in enumerate(curves.items()):
             normal, anomalous = (s.double() for s in scores[kind])
@@ -411,7 +413,9 @@ def save_score_histograms(
         >>> save_score_histograms({"a": scores, "b": scores}, p); p.exists()
         True
     """
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False, layout="constrained"
+    )
     for ax, (name, scores) in zip(axes[0], curves.items(), strict=True):
         defined = [
             k for k in (score, *scores) if k in scores and torch.isfinite(scores[k][0]).all()
