@@ -195,3 +195,23 @@ def test_every_test_the_reliability_table_names_exists():
             if name:
                 source = (DOCS.parent / current).read_text()
                 assert f"def {name}(" in source, f"{current}::{name} (docs/reliability.md)"
+
+
+def test_anomaly_page_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in _python_blocks(DOCS / "anomaly.md"):
+        exec(compile(block, "anomaly.md", "exec"), namespace)
+    area, se = namespace["summary"]["auroc_nll"]
+    assert namespace["summary"]["rows"] == 100 and area > 0.75 and se < 0.06
+
+
+def test_every_relative_link_and_image_in_the_docs_exists():
+    pages = [DOCS.parent / "README.md", *DOCS.rglob("*.md")]
+    missing = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            path = target.split("#")[0]
+            if path and "://" not in path and not (page.parent / path).exists():
+                missing.append(f"{page.relative_to(DOCS.parent)}: {target}")
+    assert not missing, missing
