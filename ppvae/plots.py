@@ -281,7 +281,9 @@ def save_differences(rows: Sequence[dict], path: str | os.PathLike) -> None:
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel(f"log p(x) − log p(x) of {rows[0]['prior']}  (nats; ±2 SE)")
-    ax.set_title("paired differences on the same test points (orange: ±2 SE across seeds)")
+    seeds = any(not math.isnan(r.get("diff_seed_se", math.nan)) for r in rows)
+    across = " (orange: ±2 SE across seeds)" if seeds else ""
+    ax.set_title(f"paired differences on the same test points{across}")
     ax.grid(alpha=0.3, axis="x")
     save_figure(fig, path)
 
