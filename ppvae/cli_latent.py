@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ppvae.help_format import DefaultsHelpFormatter
+from ppvae.tasks.arithmetic import STRENGTHS
 from ppvae.tasks.interpolation import KINDS
 from ppvae.tasks.latent_tools import EMBEDDINGS
 
@@ -90,7 +91,7 @@ def add_latent_commands(sub: argparse._SubParsersAction) -> None:
         "--strengths",
         type=float,
         nargs="+",
-        default=[0, 0.5, 1, 1.5, 2],
+        default=list(STRENGTHS),
         help="multiples of the vector (0: the reconstruction)",
     )
     p.add_argument("--out", default=None, help="PNG file [default: RUN/arithmetic.png]")

@@ -48,12 +48,15 @@ def attribute_vector(vae: nn.Module, source: torch.Tensor, target: torch.Tensor)
     return mean_code(vae, target) - mean_code(vae, source)
 
 
+STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0)  # multiples of an attribute vector shown by default
+
+
 @torch.no_grad()
 def apply_attribute(
     vae: nn.Module,
     x: torch.Tensor,
     vector: torch.Tensor,
-    strengths: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
+    strengths: Sequence[float] = STRENGTHS,
 ) -> torch.Tensor:
     """Decoded means of E_q[z|x] + s·vector for each data point and strength:
     (N, len(strengths), *x_shape).  Strength 0 is the reconstruction.

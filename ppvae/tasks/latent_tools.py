@@ -22,7 +22,7 @@ from ppvae.labels import class_index, class_names
 from ppvae.models.frames import FrameEncoder
 from ppvae.runs import load_run
 from ppvae.seeding import seeded
-from ppvae.tasks.arithmetic import apply_attribute, attribute_vector
+from ppvae.tasks.arithmetic import STRENGTHS, apply_attribute, attribute_vector
 from ppvae.tasks.interpolation import interpolate
 from ppvae.tasks.latent_map import is_probability_grid, latent_map
 from ppvae.tasks.probe import codes
@@ -124,7 +124,7 @@ def arithmetic_run(
     target: str | int,
     apply_to: str | int | None = None,
     num: int = 8,
-    strengths: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
+    strengths: Sequence[float] = STRENGTHS,
     out: str | Path | None = None,
 ) -> tuple[Path, str]:
     """Add s × (mean code of ``target`` − mean code of ``source``), from the training
