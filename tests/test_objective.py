@@ -107,6 +107,14 @@ def test_fit_records_the_schedule_and_the_plain_elbo(digits):
     assert plain["train_elbo"] == plain["train_objective"] and plain["kl_weight"] == 1.0
 
 
+def test_train_elbo_is_recorded_once_a_warm_up_to_one_has_finished(digits):
+    config = FitConfig(epochs=3, batch_size=64, progress=False)
+    rows = fit(_vae(digits), digits, config, anneal="linear", anneal_steps=20).history
+    assert math.isnan(rows[0]["train_elbo"])  # 20 steps per epoch: warm-up over epoch 1
+    for r in rows[1:]:
+        assert r["kl_weight"] == 1.0 and r["train_elbo"] == r["train_objective"]
+
+
 def test_larger_beta_trades_rate_for_distortion(digits):
     rows = {
         beta: fit(_vae(digits), digits, epochs=8, batch_size=64, progress=False, beta=beta).history[

@@ -138,6 +138,21 @@ class FitConfig:
         or importance weighting)."""
         return self.schedule.constant and self.free_bits == 0 and self.elbo != "iwae"
 
+    def is_elbo_over(self, first: int, stop: int) -> bool:
+        """Whether the objective was the ELBO itself at every step in ``[first, stop)``:
+        always when :attr:`is_elbo`, and after a linear warm-up to β = 1 has finished.
+
+        Example:
+            >>> c = FitConfig(anneal="linear", anneal_steps=100)
+            >>> c.is_elbo_over(0, 50), c.is_elbo_over(100, 150)
+            (False, True)
+        """
+        if self.is_elbo:
+            return True
+        if self.free_bits != 0 or self.elbo == "iwae" or self.anneal != "linear":
+            return False
+        return self.beta == 1.0 and first >= self.anneal_steps
+
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
         return asdict(self)
@@ -150,7 +165,8 @@ class FitResult:
     Attributes:
         losses: the training loss (the negative objective) of every step.
         history: one dict per epoch: ``epoch``, ``train_elbo`` (NaN when the objective is
-            not the ELBO: β ≠ 1, annealing, free bits or ``pyro.factor`` penalties),
+            not the ELBO: β ≠ 1, an epoch with KL annealing below 1, free bits or
+            ``pyro.factor`` penalties),
             ``train_objective``, ``val_elbo``,
             ``val_rate`` (KL), ``val_distortion`` (−E log p(x|z)), ``kl_weight`` (β at the
             epoch's last step), ``beta``, ``free_bits``, ``lr`` (the learning rate after
@@ -480,6 +496,7 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
     vae.train()
     total, count = 0.0, 0
     params = [p for p in vae.parameters() if p.requires_grad]
+    first_step = len(state.result.losses)
     for step, (x, y) in enumerate(data.batches("train", config.batch_size, generator)):
         x, y = x.to(device), (None if y is None else y.to(device))
         # The very first step runs with Pyro's validation on, to catch shape and support
@@ -508,9 +525,10 @@ def _train_epoch(vae, data, config, loss_fn, optimizer, generator, state, bar) -
         bar.update(1)
         bar.set_postfix(epoch=state.epoch + 1, elbo=f"{-value / x.shape[0]:.2f}", refresh=False)
     objective = -total / count
+    is_elbo = config.is_elbo_over(first_step, len(state.result.losses))
     return {
         "epoch": state.epoch + 1,
-        "train_elbo": objective if config.is_elbo and not state.not_a_bound else math.nan,
+        "train_elbo": objective if is_elbo and not state.not_a_bound else math.nan,
         "train_objective": objective,
     }
 
