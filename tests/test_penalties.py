@@ -38,6 +38,7 @@ ENCODERS = [
     ("softplus", lambda: MLPEncoder((7,), 4, (10, 5), activation="softplus")),
     ("elu", lambda: MLPEncoder((7,), 2, (6,), activation="elu")),
     ("gelu", lambda: MLPEncoder((7,), 2, (6,), activation="gelu")),
+    ("gated, by autograd", lambda: MLPEncoder((7,), 2, (6, 5), activation="gated")),
     ("sigmoid layers", lambda: MLPEncoder((7,), 2, (6, 6), activation="sigmoid")),
     ("sigmoid code", lambda: MLPEncoder((7,), 3, (8,), guide="delta", code="sigmoid")),
     ("linear encoder", lambda: MLPEncoder((7,), 3, ())),

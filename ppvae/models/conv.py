@@ -20,7 +20,7 @@ from torch import nn
 
 from ppvae.errors import UserInputError
 from ppvae.models.heads import make_head
-from ppvae.models.nets import ACTIVATIONS, _with_context, as_shape, mlp
+from ppvae.models.nets import _with_context, as_shape, check_activation, mlp, nonlinearity, widened
 
 KERNEL, STRIDE, PADDING = 4, 2, 1
 
@@ -93,14 +93,15 @@ class ConvEncoder(nn.Module):
         super().__init__()
         self.x_shape = tuple(int(s) for s in x_shape)
         _check_image(self.x_shape, channels, "one data point")
-        mlp([1], activation)  # checks the activation name
+        check_activation(activation)
         self.latent_shape = as_shape(latent_shape)
         self.context_dim = int(context_dim)
         self.min_scale = float(min_scale)
         widths = [math.prod(self.x_shape[:-2]), *channels]
         layers: list[nn.Module] = []
         for c_in, c_out in itertools.pairwise(widths):
-            layers += [nn.Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING), ACTIVATIONS[activation]()]
+            conv = nn.Conv2d(c_in, widened(activation, c_out), KERNEL, STRIDE, PADDING)
+            layers += [conv, nonlinearity(activation, dim=-3)]
         self.convs = nn.Sequential(*layers)
         h, w = conv_sizes(self.x_shape[-2:], len(channels))[-1]
         sizes = [widths[-1] * h * w + self.context_dim, *hidden]
@@ -155,15 +156,22 @@ class ConvDecoder(nn.Module):
         sizes = [math.prod(self.latent_shape) + self.context_dim, *hidden]
         self.dense = nn.Sequential(
             mlp(sizes, activation),
-            nn.Linear(sizes[-1], math.prod(self.start)),
-            ACTIVATIONS[activation](),
+            nn.Linear(sizes[-1], widened(activation, math.prod(self.start))),
+            nonlinearity(activation),
         )
         widths = [math.prod(self.out_shape[:-2]), *channels][::-1]
-        self.deconvs = nn.ModuleList(
-            nn.ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING)
-            for c_in, c_out in itertools.pairwise(widths)
+        pairs = list(itertools.pairwise(widths))
+        self.deconvs = nn.ModuleList(  # every one but the last is followed by self.act
+            nn.ConvTranspose2d(
+                c_in,
+                c_out if i == len(pairs) - 1 else widened(activation, c_out),
+                KERNEL,
+                STRIDE,
+                PADDING,
+            )
+            for i, (c_in, c_out) in enumerate(pairs)
         )
-        self.act = ACTIVATIONS[activation]()
+        self.act = nonlinearity(activation, dim=-3)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         z = z.flatten(start_dim=z.dim() - len(self.latent_shape))  # (..., B, Dz)

@@ -25,7 +25,45 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "softplus": nn.Softplus,
     "sigmoid": nn.Sigmoid,
+    # gated linear units (Dauphin et al. 2017), as in the VampPrior and Exemplar VAE nets:
+    # the layer before computes 2n features a, b and the unit passes a * sigmoid(b)
+    "gated": nn.GLU,
 }
+
+
+def check_activation(activation: str) -> None:
+    """Refuse an activation name that is not in :data:`ACTIVATIONS`.
+
+    Example:
+        >>> check_activation("gated")
+    """
+    if activation not in ACTIVATIONS:
+        raise UserInputError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+        )
+
+
+def widened(activation: str, width: int) -> int:
+    """How many features a layer must compute for ``width`` units after ``activation``:
+    twice as many for ``gated`` units (half of them are the gates), else ``width``.
+
+    Example:
+        >>> widened("relu", 300), widened("gated", 300)
+        (300, 600)
+    """
+    return 2 * width if activation == "gated" else width
+
+
+def nonlinearity(activation: str, dim: int = -1) -> nn.Module:
+    """The module that follows a layer; ``dim`` is the feature (channel) axis that gated
+    units split into values and gates (``-3`` after a convolution).
+
+    Example:
+        >>> nonlinearity("gated")(torch.tensor([[2.0, 0.0]]))
+        tensor([[1.]])
+    """
+    check_activation(activation)
+    return nn.GLU(dim) if activation == "gated" else ACTIVATIONS[activation]()
 
 
 def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
@@ -33,7 +71,8 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
 
     Arguments:
         sizes: layer widths, input first (``[784, 400]`` is one hidden layer of 400).
-        activation: one of ``relu``, ``tanh``, ``elu``, ``gelu``, ``softplus``, ``sigmoid``.
+        activation: one of ``relu``, ``tanh``, ``elu``, ``gelu``, ``softplus``, ``sigmoid``,
+            or ``gated`` (each ``Linear`` computes twice the width, values and gates).
 
     Returns:
         ``nn.Sequential``; empty (the identity) when ``sizes`` has one entry.
@@ -41,14 +80,16 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
     Example:
         >>> mlp([4, 8, 8])(torch.zeros(2, 4)).shape
         torch.Size([2, 8])
-    """
-    if activation not in ACTIVATIONS:
-        raise UserInputError(
-            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+        >>> mlp([4, 8], "gated")
+        Sequential(
+          (0): Linear(in_features=4, out_features=16, bias=True)
+          (1): GLU(dim=-1)
         )
+    """
+    check_activation(activation)
     layers: list[nn.Module] = []
     for n_in, n_out in itertools.pairwise(sizes):
-        layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(n_in, widened(activation, n_out)), nonlinearity(activation)]
     return nn.Sequential(*layers)
 
 
