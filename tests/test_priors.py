@@ -28,6 +28,7 @@ ARGS = {
     "mixture": {"components": "3"},
     "vamp": {"components": "4"},
     "flow": {"layers": "2", "hidden": "8"},
+    "resampled": {"hidden": "8", "truncation": "20"},
     "laplace": {},
     "student-t": {},
     "conditional": {},
@@ -141,6 +142,8 @@ def test_save_and_load_round_trip(name, user_spec, tmp_path):
             p.add_(0.1 * torch.randn_like(p))
     torch.save(trained.state_dict(), tmp_path / "w.pt")
     fresh.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
+    # evaluation mode: a prior may re-estimate a normaliser at every training call (resampled)
+    trained.eval(), fresh.eval()
     event = latent_shape_of(trained.prior, 2, _context(name, 2))
     z = torch.randn(6, *event)
     a = trained.prior(_context(name, 6)).log_prob(z)

@@ -28,6 +28,7 @@ from ppvae.models.priors.registry import (
     parse_prior_args,
     resolve_prior,
 )
+from ppvae.models.priors.resampled import ResampledPrior, TruncatedResampledNormal
 from ppvae.models.priors.vamp import VampPrior
 
 __all__ = [
@@ -44,8 +45,10 @@ __all__ = [
     "LinearTransition",
     "MarkovPrior",
     "MixtureOfGaussians",
+    "ResampledPrior",
     "StandardNormal",
     "StudentTPrior",
+    "TruncatedResampledNormal",
     "VampPrior",
     "canonical_spec",
     "is_improper",

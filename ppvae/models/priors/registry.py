@@ -2,8 +2,8 @@
 
 A prior *spec* is one of
 
-* a registered name: ``normal``, ``learned``, ``mixture``, ``vamp``, ``flow``, ``laplace``,
-  ``student-t``, ``conditional``, ``markov``, ``iid``, or the improper ``flat``;
+* a registered name: ``normal``, ``learned``, ``mixture``, ``vamp``, ``flow``, ``resampled``,
+  ``laplace``, ``student-t``, ``conditional``, ``markov``, ``iid``, or the improper ``flat``;
 * ``path/to/file.py:Name`` — a class or callable defined in a user's file;
 * ``package.module:Name`` — the same, from an importable module.
 
@@ -36,6 +36,7 @@ from ppvae.models.priors.gaussian import IIDNormal, LearnedGaussian, StandardNor
 from ppvae.models.priors.heavy_tailed import LaplacePrior, StudentTPrior
 from ppvae.models.priors.markov import MarkovPrior
 from ppvae.models.priors.mixture import MixtureOfGaussians
+from ppvae.models.priors.resampled import ResampledPrior
 from ppvae.models.priors.vamp import VampPrior
 
 PRIORS: dict[str, type] = {
@@ -44,6 +45,7 @@ PRIORS: dict[str, type] = {
     "mixture": MixtureOfGaussians,
     "vamp": VampPrior,
     "flow": FlowPrior,
+    "resampled": ResampledPrior,
     "laplace": LaplacePrior,
     "student-t": StudentTPrior,
     "conditional": ConditionalGaussian,
