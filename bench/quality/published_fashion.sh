@@ -3,11 +3,22 @@
 # binarised Fashion-MNIST, batch 100, Adam 1e-3 on a cosine to 0, KL warm-up over the first
 # 50 epochs (27,500 steps); K = 5000 on all 10,000 test images (binarisation seed 0).
 # Results: docs/results.md ("Towards the published numbers").
-# EPOCHS defaults to 300 (the measured run used EPOCHS=200); the prior is the first argument.
+#
+#   EPOCHS=900 bash bench/quality/published_fashion.sh normal
+#   EPOCHS=700 bash bench/quality/published_fashion.sh vamp
+#   EPOCHS=500 TAG=gated bash bench/quality/published_fashion.sh vamp --activation gated
+#
+# The prior is the first argument; any further arguments are more `ppvae fit` flags (give
+# TAG to name the run folder after them). EPOCHS defaults to 300. An interrupted run
+# continues where it stopped when the same command is run again.
 set -euo pipefail
 prior=${1:-normal}
+shift || true
 EPOCHS=${EPOCHS:-300}
+out="runs/published/$prior-$EPOCHS${TAG:+-$TAG}"
+resume=()
+if [[ -f "$out/checkpoint.pt" ]]; then resume=(--resume); fi
 ppvae fit --data fashion-mnist --hidden 300 300 --latent-dim 40 --batch-size 100 \
   --lr 1e-3 --lr-schedule cosine --anneal linear --anneal-steps 27500 \
   --epochs "$EPOCHS" --num-samples 5000 --prior "$prior" --no-progress \
-  --out "runs/published/$prior-$EPOCHS"
+  --out "$out" "${resume[@]}" "$@"
