@@ -26,7 +26,7 @@ from ppvae.models.corruption import CORRUPTIONS
 from ppvae.models.family import FAMILY, family_settings
 from ppvae.models.heads import CODES, GUIDES
 from ppvae.models.likelihoods import LIKELIHOODS
-from ppvae.models.nets import ACTIVATIONS
+from ppvae.models.nets import ACTIVATION_NAMES
 from ppvae.models.priors import PRIORS, parse_prior_args
 from ppvae.models.priors.registry import IMPROPER_PRIORS
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run, prepare
@@ -232,7 +232,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument(
         "--activation",
-        choices=list(ACTIVATIONS),
+        choices=list(ACTIVATION_NAMES),
         default=None,
         help="hidden nonlinearity [default: relu]",
     )

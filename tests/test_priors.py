@@ -141,9 +141,11 @@ def test_save_and_load_round_trip(name, user_spec, tmp_path):
         for p in trained.parameters():
             p.add_(0.1 * torch.randn_like(p))
     torch.save(trained.state_dict(), tmp_path / "w.pt")
-    fresh.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
-    # evaluation mode: a prior may re-estimate a normaliser at every training call (resampled)
+    # evaluation mode: a prior may re-estimate a normaliser at every training call (resampled);
+    # scoring the fresh prior first checks that a load replaces anything it cached
     trained.eval(), fresh.eval()
+    fresh.prior(_context(name, 6))
+    fresh.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
     event = latent_shape_of(trained.prior, 2, _context(name, 2))
     z = torch.randn(6, *event)
     a = trained.prior(_context(name, 6)).log_prob(z)

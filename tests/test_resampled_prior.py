@@ -41,6 +41,17 @@ def test_the_truncated_density_integrates_to_one(truncation):
     assert torch.trapezoid(_density(truncation), GRID).item() == pytest.approx(1.0, abs=1e-8)
 
 
+@pytest.mark.parametrize("truncation", [2, 3, 7])
+def test_the_density_is_the_sum_over_which_proposal_is_kept(truncation):
+    # proposal t (t = 1..T-1) is kept after t-1 rejections: (1-Z)^(t-1) pi(z) a(z); the T-th
+    # is kept whatever a says: (1-Z)^(T-1) pi(z); summed term by term, not in closed form
+    z_rate = _exact_z()
+    a = torch.sigmoid(_logit(GRID[:, None]))
+    series = sum((1 - z_rate) ** (t - 1) * a for t in range(1, truncation))
+    expected = _normal_pdf(GRID) * (series + (1 - z_rate) ** (truncation - 1))
+    torch.testing.assert_close(_density(truncation), expected, rtol=1e-9, atol=1e-12)
+
+
 def test_one_proposal_is_the_standard_normal():
     torch.testing.assert_close(_density(1), _normal_pdf(GRID))
 
@@ -64,7 +75,7 @@ def test_samples_follow_the_density(truncation):
 def _prior(**options) -> ResampledPrior:
     torch.manual_seed(0)
     prior = ResampledPrior(1, hidden=(8,), **options)
-    with torch.no_grad():  # give the network a known acceptance: f(z) = 2z + 0.5
+    with torch.no_grad():  # give the network a known acceptance: f(z) = tanh(z) + 0.5
         prior.body[0].weight.fill_(1.0)
         prior.body[0].bias.zero_()
         prior.logit.weight.zero_()
@@ -90,6 +101,36 @@ def test_the_evaluation_estimate_is_cached_until_a_parameter_changes():
     with torch.no_grad():
         prior.logit.bias.add_(1.0)  # accept more often: Z rises
     assert prior.log_normalizer() > first
+
+
+def test_the_cache_is_refreshed_by_an_optimiser_step():
+    prior = _prior(eval_samples=5_000).eval()
+    first = prior.log_normalizer()
+    optimizer = torch.optim.Adam(prior.parameters(), lr=0.1)
+    loss = -prior().log_prob(torch.full((4, 1), 2.0)).mean()
+    loss.backward()
+    optimizer.step()
+    assert prior.log_normalizer().item() != first.item()
+
+
+@pytest.mark.parametrize(
+    ("truncation", "bias"), [(1, 0.5), (100, 30.0), (100, -30.0), (10_000, 0.5)]
+)
+def test_gradients_stay_finite_at_the_edges(truncation, bias):
+    # T = 1 (the proposal itself), an acceptance that rounds to 1 or to 0, a long truncation
+    prior = _prior(truncation=truncation, samples=256).train()
+    with torch.no_grad():
+        prior.logit.bias.fill_(bias)
+    log_p = prior().log_prob(torch.randn(16, 1))
+    assert torch.isfinite(log_p).all()
+    if truncation == 1:  # exactly the standard normal: no parameter is involved
+        z = torch.randn(5, 1)
+        torch.testing.assert_close(prior().log_prob(z), -0.5 * (z**2 + math.log(2 * math.pi))[:, 0])
+        assert not log_p.requires_grad
+        return
+    log_p.sum().backward()
+    grads = [p.grad for p in prior.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
 def test_training_estimates_are_fresh_and_differentiable():

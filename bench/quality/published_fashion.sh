@@ -15,7 +15,15 @@ set -euo pipefail
 prior=${1:-normal}
 shift || true
 EPOCHS=${EPOCHS:-300}
+if [[ $# -gt 0 && -z "${TAG:-}" ]]; then
+  echo "published_fashion.sh: give TAG=name with extra flags ($*), so the run gets its own folder" >&2
+  exit 2
+fi
 out="runs/published/$prior-$EPOCHS${TAG:+-$TAG}"
+if [[ -f "$out/metrics.json" ]]; then
+  echo "$out is finished (metrics.json); ppvae evaluate $out re-scores it" >&2
+  exit 0
+fi
 resume=()
 if [[ -f "$out/checkpoint.pt" ]]; then resume=(--resume); fi
 ppvae fit --data fashion-mnist --hidden 300 300 --latent-dim 40 --batch-size 100 \

@@ -25,21 +25,23 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "softplus": nn.Softplus,
     "sigmoid": nn.Sigmoid,
-    # gated linear units (Dauphin et al. 2017), as in the VampPrior and Exemplar VAE nets:
-    # the layer before computes 2n features a, b and the unit passes a * sigmoid(b)
-    "gated": nn.GLU,
 }
+# Every hidden nonlinearity: the elementwise ones above, and gated linear units (Dauphin et
+# al. 2017), as in the VampPrior and Exemplar VAE nets: the layer before computes 2n
+# features a, b and the unit passes a * sigmoid(b). Build layers with widened() and
+# nonlinearity(), which know about the gates, not from ACTIVATIONS directly.
+ACTIVATION_NAMES: tuple[str, ...] = (*ACTIVATIONS, "gated")
 
 
 def check_activation(activation: str) -> None:
-    """Refuse an activation name that is not in :data:`ACTIVATIONS`.
+    """Refuse an activation name that is not in :data:`ACTIVATION_NAMES`.
 
     Example:
         >>> check_activation("gated")
     """
-    if activation not in ACTIVATIONS:
+    if activation not in ACTIVATION_NAMES:
         raise UserInputError(
-            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATION_NAMES)}"
         )
 
 

@@ -60,21 +60,47 @@ class TruncatedResampledNormal(TorchDistribution):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         log_proposal = -0.5 * (value.pow(2) + math.log(2 * math.pi)).sum(-1)
+        if self.truncation == 1:  # the one proposal is always kept: p is the proposal
+            return log_proposal
         log_a = F.logsigmoid(self.acceptance(value))
+        # Z in (0, 1) strictly: a Z that rounds to 1 (every logit above ~16 in float32) or
+        # underflows would give infinite logs and NaN gradients; at e^-80 the weights below
+        # have long reached their Z → 0 limits, so the clamp changes no density.
+        log_z = self.log_z.clamp(-80.0, -1e-6)
         # (1 − Z)^(T−1): the chance that all T − 1 earlier proposals were rejected
-        log_rest = (self.truncation - 1) * torch.log1p(-self.log_z.exp())
-        log_scale = torch.log(-torch.expm1(log_rest)) - self.log_z
+        log_rest = (self.truncation - 1) * log1mexp(log_z)
+        log_scale = log1mexp(log_rest) - log_z
         return log_proposal + torch.logaddexp(log_a + log_scale, log_rest)
 
     @torch.no_grad()
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         shape = torch.Size(sample_shape) + self.batch_shape
-        z = torch.randn(self.truncation, *shape, *self.event_shape, device=self.log_z.device)
+        z = torch.randn(
+            self.truncation,
+            *shape,
+            *self.event_shape,
+            device=self.log_z.device,
+            dtype=self.log_z.dtype,
+        )
         accept = torch.rand(z.shape[:-1], device=z.device) < torch.sigmoid(self.acceptance(z))
         accept[-1] = True  # the T-th proposal is kept whatever a says
         first = accept.to(torch.uint8).argmax(0)  # the first kept proposal
         index = first[None, ..., None].expand(1, *shape, *self.event_shape)
         return z.gather(0, index)[0]
+
+
+def log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 − eˣ) for x < 0, accurate near 0 and far below it (Mächler 2012), with
+    finite gradients on both branches.
+
+    Example:
+        >>> log1mexp(torch.tensor([-1e-9, -50.0]))
+        tensor([-2.0723e+01, -1.9287e-22])
+    """
+    near = x > -math.log(2)
+    small = torch.log(-torch.expm1(torch.where(near, x, -1.0)))
+    large = torch.log1p(-torch.exp(torch.where(near, -1.0, x)))
+    return torch.where(near, small, large)
 
 
 class ResampledPrior(nn.Module):
@@ -112,7 +138,8 @@ class ResampledPrior(nn.Module):
         hidden = [hidden] if isinstance(hidden, int) else list(hidden)
         _check(latent_dim, hidden, truncation, samples, eval_samples)
         self.latent_shape = (int(latent_dim),)
-        self.truncation, self.samples, self.eval_samples = truncation, samples, eval_samples
+        self.truncation, self.samples = int(truncation), int(samples)
+        self.eval_samples = int(eval_samples)
         self.body = mlp([latent_dim, *hidden], activation)
         self.logit = nn.Linear(([latent_dim, *hidden])[-1], 1)
         self._cache: tuple[tuple, torch.Tensor] | None = None
@@ -129,17 +156,19 @@ class ResampledPrior(nn.Module):
             >>> bool(p.log_normalizer() == p.log_normalizer())
             True
         """
-        device = self.logit.weight.device
+        like = {"device": self.logit.weight.device, "dtype": self.logit.weight.dtype}
         if self.training:
-            return self._log_mean_acceptance(
-                torch.randn(self.samples, *self.latent_shape, device=device)
-            )
-        key = (*(p._version for p in self.parameters()), device)
+            return self._log_mean_acceptance(torch.randn(self.samples, *self.latent_shape, **like))
+        # Any change to a parameter (an optimiser step, load_state_dict, .to()) changes the key.
+        key = (
+            self.eval_samples,
+            *((id(p), p._version, p.dtype, p.device) for p in self.parameters()),
+        )
         if self._cache is None or self._cache[0] != key:
             with torch.no_grad():
                 generator = torch.Generator().manual_seed(0)
                 z = torch.randn(self.eval_samples, *self.latent_shape, generator=generator)
-                self._cache = (key, self._log_mean_acceptance(z.to(device)))
+                self._cache = (key, self._log_mean_acceptance(z.to(**like)))
         return self._cache[1]
 
     def _log_mean_acceptance(self, z: torch.Tensor, chunk: int = 65_536) -> torch.Tensor:
