@@ -142,7 +142,7 @@ class ResampledPrior(nn.Module):
         self.eval_samples = int(eval_samples)
         self.body = mlp([latent_dim, *hidden], activation)
         self.logit = nn.Linear(([latent_dim, *hidden])[-1], 1)
-        self._cache: tuple[tuple, torch.Tensor] | None = None
+        self._cache: tuple[tuple[int, list[torch.Tensor]], torch.Tensor] | None = None
 
     def acceptance_logit(self, z: torch.Tensor) -> torch.Tensor:
         """f(z), shape ``z.shape[:-1]``: the acceptance probability is σ(f(z))."""
@@ -159,16 +159,15 @@ class ResampledPrior(nn.Module):
         like = {"device": self.logit.weight.device, "dtype": self.logit.weight.dtype}
         if self.training:
             return self._log_mean_acceptance(torch.randn(self.samples, *self.latent_shape, **like))
-        # Any change to a parameter (an optimiser step, load_state_dict, .to()) changes the key.
-        key = (
-            self.eval_samples,
-            *((id(p), p._version, p.dtype, p.device) for p in self.parameters()),
-        )
-        if self._cache is None or self._cache[0] != key:
+        # The estimate is kept with a copy of the parameters it was made with, and redone when
+        # any differs (a fused optimiser step changes values without bumping tensor versions).
+        params = [q.detach() for q in self.parameters()]
+        if self._cache is None or not _same(self._cache[0], params, self.eval_samples):
             with torch.no_grad():
                 generator = torch.Generator().manual_seed(0)
                 z = torch.randn(self.eval_samples, *self.latent_shape, generator=generator)
-                self._cache = (key, self._log_mean_acceptance(z.to(**like)))
+                log_z = self._log_mean_acceptance(z.to(**like))
+            self._cache = ((self.eval_samples, [q.clone() for q in params]), log_z)
         return self._cache[1]
 
     def _log_mean_acceptance(self, z: torch.Tensor, chunk: int = 65_536) -> torch.Tensor:
@@ -179,6 +178,19 @@ class ResampledPrior(nn.Module):
         return TruncatedResampledNormal(
             self.acceptance_logit, self.log_normalizer(), self.truncation, self.latent_shape[0]
         )
+
+
+def _same(saved: tuple[int, list[torch.Tensor]], params: list[torch.Tensor], samples: int) -> bool:
+    """Whether ``params`` (and ``samples``) are exactly those the cached estimate used."""
+    count, copies = saved
+    return (
+        count == samples
+        and len(copies) == len(params)
+        and all(
+            c.dtype == q.dtype and c.device == q.device and torch.equal(c, q)
+            for c, q in zip(copies, params, strict=True)
+        )
+    )
 
 
 def _check(latent_dim: int, hidden: list[int], truncation: int, samples: int, evals: int) -> None:
