@@ -21,8 +21,10 @@ from typing import ClassVar
 import torch
 from pyro.distributions import TorchDistribution, constraints
 from torch import nn
+from torch.distributions import Normal
 from torch.nn import functional as F
 
+from ppvae.checks import check_positive
 from ppvae.errors import UserInputError
 from ppvae.models.nets import mlp
 
@@ -59,7 +61,7 @@ class TruncatedResampledNormal(TorchDistribution):
         )
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        log_proposal = -0.5 * (value.pow(2) + math.log(2 * math.pi)).sum(-1)
+        log_proposal = Normal(value.new_zeros(()), 1.0).log_prob(value).sum(-1)
         if self.truncation == 1:  # the one proposal is always kept: p is the proposal
             return log_proposal
         log_a = F.logsigmoid(self.acceptance(value))
@@ -201,7 +203,6 @@ def _check(latent_dim: int, hidden: list[int], truncation: int, samples: int, ev
         ("eval_samples", evals),
         *(("hidden", h) for h in hidden),
     ):
-        if int(value) != value or value < 1:
-            raise UserInputError(
-                f"the resampled prior's {name} must be a positive integer, got {value}"
-            )
+        check_positive(f"the resampled prior's {name}", value)
+        if int(value) != value:
+            raise UserInputError(f"the resampled prior's {name} must be an integer, got {value}")
