@@ -289,6 +289,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="early stopping: epochs without a better validation ELBO",
     )
+    t.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN",
+        help="start from the weights of this run folder (or checkpoint.pt): a warm start to "
+        "train longer or on another objective; optimiser, schedule and history start afresh",
+    )
     t.add_argument("--seed", type=int, default=None, help="training seed [default: 0]")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... [default: cpu]")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from ppvae.inference.svi import (
     check_objective,
     fit,
 )
+from ppvae.inference.warm_start import checkpoint_file, final_weights, warm_start
 from ppvae.io import read_json, remove_stale_temporaries, save_torch, write_csv, write_json
 from ppvae.models.build import ModelConfig, build_vae
 from ppvae.models.family import family_of
@@ -149,7 +150,10 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Data, VAE]:
     resolved = {"x_shape": data.x_shape, "context_dim": data.context_dim}
     resolved["prior"] = canonical_spec(config.model.prior)
     model_config = ModelConfig(**{**asdict(config.model), **resolved})
-    config = RunConfig(data=data_config, model=model_config, fit=config.fit, eval=config.eval)
+    fit_config = config.fit
+    if fit_config.init_from is not None:  # a resumed run finds the same source
+        fit_config = replace(fit_config, init_from=str(Path(fit_config.init_from).resolve()))
+    config = RunConfig(data=data_config, model=model_config, fit=fit_config, eval=config.eval)
     torch.manual_seed(config.fit.seed)  # the initial weights are part of the seeded run
     vae = build_vae(model_config)
     check_data(vae, data)
@@ -211,6 +215,8 @@ def fit_run(
     """
     out = Path(out)
     config, data, vae = prepare(config)  # every input check happens before the folder is touched
+    if config.fit.init_from is not None and not (resume and (out / "checkpoint.pt").exists()):
+        _check_warm_start(vae, config.model, config.fit.init_from, out)
     start_folder(out, resume, overwrite)
     write_json(out / "config.json", config.to_dict())
     result = fit(
@@ -228,6 +234,40 @@ def fit_run(
     write_json(out / "metrics.json", metrics)
     _pictures(vae, data, out)
     return metrics
+
+
+def _check_warm_start(vae: VAE, config: ModelConfig, source: str, out: Path) -> None:
+    """The warm start's source exists, fits the model and is not the folder about to be
+    written (its weights would be gone before training read them)."""
+    path = checkpoint_file(source).resolve()
+    if path.is_relative_to(out.resolve()):
+        raise UserInputError(
+            f"--init-from {source} lies in the run folder {out}: write the new run elsewhere"
+        )
+    try:
+        warm_start(vae, path)
+    except UserInputError:
+        differ = _model_differences(path.parent / "config.json", config)
+        if not differ:
+            raise
+        raise UserInputError(
+            f"--init-from {source} has another architecture: {', '.join(differ)}"
+        ) from None
+
+
+def _model_differences(saved: Path, config: ModelConfig) -> list[str]:
+    """``key=theirs (now ours)`` for each model setting in which the run whose
+    ``config.json`` is ``saved`` differs from ``config`` (none when there is no file)."""
+    if not saved.is_file():
+        return []
+    theirs = asdict(RunConfig.from_dict(read_json(saved), str(saved)).model)
+    ours = asdict(config)
+    plain = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    return [
+        f"{key}={plain(theirs[key])} (now {plain(ours[key])})"
+        for key in ours
+        if plain(theirs[key]) != plain(ours[key])
+    ]
 
 
 def evaluate_run(
@@ -287,17 +327,6 @@ def load_run(run: str | Path) -> tuple[RunConfig, Data, VAE, dict[str, Any]]:
     load_weights(vae, final_weights(ckpt), str(run / "checkpoint.pt"))
     vae.to(check_device(config.fit.device))
     return config, data, vae, ckpt
-
-
-def final_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights a finished run reports: the best validation epoch's under early stopping.
-
-    Example:
-        >>> final_weights({"fit_config": {"patience": None}, "model": {"w": 1}})
-        {'w': 1}
-    """
-    early_stopping = ckpt.get("fit_config", {}).get("patience") is not None
-    return ckpt["best_model"] if early_stopping and ckpt.get("best_model") else ckpt["model"]
 
 
 def _test_metrics(

@@ -26,6 +26,7 @@ from ppvae.inference.svi import (
     penalized,
     validation_terms,
 )
+from ppvae.inference.warm_start import warm_start
 
 __all__ = [
     "AnalyticKL_ELBO",
@@ -55,4 +56,5 @@ __all__ = [
     "pointwise",
     "unreliable_share",
     "validation_terms",
+    "warm_start",
 ]

@@ -141,10 +141,12 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], sour
         >>> load_weights(torch.nn.Linear(2, 3), torch.nn.Linear(2, 4).state_dict(), "w.pt")
         Traceback (most recent call last):
         ...
-        ppvae.errors.UserInputError: w.pt does not fit this model (Error(s) in loading ...
+        ppvae.errors.UserInputError: w.pt does not fit this model (size mismatch for weight: ...
     """
     try:
         module.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise UserInputError(f"{source} does not fit this model ({first})") from None
+        # torch's first line only names the module; the next names the first mismatch
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise UserInputError(f"{source} does not fit this model ({detail})") from None

@@ -44,6 +44,7 @@ from ppvae.inference.evaluate import has_log_likelihood, pointwise
 from ppvae.inference.free_bits import FreeBitsELBO, check_free_bits
 from ppvae.inference.iwae import IWAE_ELBO
 from ppvae.inference.kl_weight import KLSchedule, LatentScale, check_schedule, scaled
+from ppvae.inference.warm_start import warm_start
 from ppvae.seeding import seeded
 
 
@@ -82,6 +83,7 @@ class FitConfig:
     on_nan: str = "stop"  # stop | rollback: redo the epoch from its start at half the lr
     lr_schedule: str = "constant"  # constant | cosine (from lr to 0 over all the epochs' steps)
     lr_warmup: int = 0  # steps of linear learning-rate warm-up from 0 at the start
+    init_from: str | None = None  # a run folder or checkpoint whose weights start the fit
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -234,7 +236,10 @@ def fit(
             the validation ELBO from its validation split.
         config: a :class:`FitConfig`; keyword ``overrides`` replace its fields.
         checkpoint: file written atomically after every epoch (model, optimiser, RNG
-            states, history); with ``resume=True`` training continues from it.
+            states, history); with ``resume=True`` training continues from it.  Otherwise
+            ``config.init_from`` (a run folder or checkpoint) gives the starting weights:
+            a warm start, with a fresh optimiser, schedule and history
+            (:mod:`ppvae.inference.warm_start`).
         on_epoch: called after every epoch with the :class:`FitResult` so far.
 
     Returns:
@@ -271,6 +276,8 @@ def _fit(vae, data, config, checkpoint, resume, on_epoch) -> FitResult:
         ckpt = load_checkpoint(checkpoint)
         _check_same_settings(ckpt.get("fit_config", {}), config, str(checkpoint))
         state.restore(ckpt, vae, optimizer, generator, str(checkpoint))
+    elif config.init_from is not None:  # a warm start: the weights only, all else afresh
+        warm_start(vae, config.init_from)
     state.total_steps = config.epochs * _steps_per_epoch(data, config.batch_size)
     steps = max(0, config.epochs - state.epoch) * _steps_per_epoch(data, config.batch_size)
     bar = tqdm(total=steps, disable=not config.progress, unit="step", dynamic_ncols=True)
