@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from ppvae.data import BINARIZE, CONTEXTS, DataConfig
 from ppvae.errors import UserInputError
-from ppvae.help_format import DefaultsHelpFormatter
+from ppvae.help_format import add_command
 from ppvae.inference.kl_weight import ANNEALING
 from ppvae.inference.svi import ELBOS, LR_SCHEDULES, ON_NAN, FitConfig, TrainingDiverged
 from ppvae.models.build import NETS, ModelConfig
@@ -74,13 +74,12 @@ def _positive_float(text: str) -> float:
 
 
 def _add_fit(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "fit",
         help="fit a VAE by SVI and evaluate it on the test set",
         description="Fit a VAE by stochastic variational inference, then write the run folder "
         f"({', '.join(RUN_FILES)}) and print the test metrics.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     _add_run_options(p)
     _add_objective(p, sweep=False)
@@ -105,15 +104,14 @@ def _add_folder(p: argparse.ArgumentParser, title: str, out: str, overwrite: str
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sweep",
         help="fit one run per beta and plot the rate-distortion curve",
         description="Fit the same model once per --betas value (each an ordinary run folder "
         "OUT/beta-<b>, reused or resumed when the sweep is run again), then write "
         f"OUT/{SWEEP_FILES[0]} and OUT/{SWEEP_FILES[1]}: rate against distortion and the "
         "importance-sampled test log p(x) against beta.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     _add_run_options(p)
     _add_objective(p, sweep=True)
@@ -421,13 +419,12 @@ def _add_objective(p: argparse.ArgumentParser, sweep: bool) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "evaluate",
         help="recompute a run's test metrics from its checkpoint",
         description="Recompute ELBO, importance-sampled log p(x) (with standard errors), KL, "
         "reconstruction and active units from RUN/checkpoint.pt and update RUN/metrics.json.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")
     p.add_argument(
@@ -441,15 +438,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "generate",
         aliases=["sample"],
         help="draw a grid of samples from a trained run (one row per class if conditional)",
         description="Draw samples from the model in RUN and save them as a PNG grid: one row "
         "per class for a model conditioned on labels, one row per test context for a context "
         "array, otherwise ROWS rows of unconditional samples.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")
     p.add_argument("--per-row", type=_positive_int, default=10, help="samples per row")
@@ -466,7 +462,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_quadrants(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "quadrants",
         help="quadrant completion: a CVAE against a deterministic network (Sohn et al. 2015)",
         description="Predict the three hidden quadrants of binarised images from the visible "
@@ -474,8 +471,6 @@ def _add_quadrants(sub: argparse._SubParsersAction) -> None:
         "baseline, and reports each one's test conditional log-likelihood log p(x|c): "
         "importance-sampled for the CVAE, exact for the baseline. Writes OUT/results.csv, "
         "OUT/results.json and OUT/completions.png.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("--data", default="fashion-mnist", help="digits, mnist or fashion-mnist")
     p.add_argument("--data-dir", default=None, help="folder holding the IDX files")
@@ -498,7 +493,8 @@ def _add_quadrants(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "compare",
         help="compare priors on equal terms: ELBO, log p(x), paired differences, k-hat",
         description="Fit the same model once per --priors entry and seed (identical networks, "
@@ -510,8 +506,6 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "amortisation gap. Also writes each entry's ArviZ InferenceData "
         "(OUT/<prior>/inference_data.nc, one chain per seed), figures (OUT/figures/) and a "
         "self-contained OUT/report.html.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument(
         "--priors",
@@ -556,15 +550,14 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_denoise(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "denoise",
         help="PSNR of trained runs' reconstructions of corrupted test images",
         description="Corrupt the test images (seeded) at each --levels value, reconstruct them "
         "with every RUN's model, and report the PSNR against the clean images, of the "
         "corrupted input and of each reconstruction. Writes OUT/denoising.csv, "
         "OUT/denoising.json and OUT/denoising.png (clean, corrupted, reconstructions).",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of one dataset")
     p.add_argument(
@@ -576,15 +569,14 @@ def _add_denoise(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_probe(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "probe",
         help="linear-probe accuracy of trained runs' codes, against PCA; 2-D embeddings",
         description="Fit a logistic regression on each RUN's codes E_q[z|x] of the training "
         "images and report its test accuracy, beside PCA with as many components; also the "
         "mean squared norm of the encoder Jacobian. Writes OUT/probe.csv, OUT/probe.json and "
         "OUT/embedding-<run>.png (codes in 2-D coloured by label).",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of one labelled dataset")
     p.add_argument("--no-pca", dest="pca", action="store_false", help="leave out the PCA rows")
@@ -595,14 +587,13 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_pca(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "pca",
         help="principal angles between a linear autoencoder's subspace and PCA's",
         description="Compare the span of RUN's decoder (its Jacobian at z = 0: the whole map "
         "for a linear autoencoder, --family linear) with the top-k principal components of "
         "the training data, by principal angles in degrees; writes RUN/pca_angles.json.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")
 

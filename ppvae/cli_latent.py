@@ -10,20 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ppvae.help_format import DefaultsHelpFormatter
+from ppvae.help_format import add_command
 from ppvae.tasks.arithmetic import STRENGTHS
 from ppvae.tasks.interpolation import KINDS
 from ppvae.tasks.latent_tools import EMBEDDINGS
 
 
 def _parser(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        name,
-        help=help,
-        description=description,
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
-    )
+    p = add_command(sub, name, help=help, description=description)
     p.add_argument("run", help="run folder written by `ppvae fit` (an unconditional model)")
     return p
 
@@ -207,7 +201,8 @@ def add_anomaly_command(sub: argparse._SubParsersAction) -> None:
         _positive_int,
     )
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "anomaly",
         help="AUROC of detecting a held-out class, per prior and score type",
         description="Fit each --priors entry on every class but --held-out (each an ordinary "
@@ -216,8 +211,6 @@ def add_anomaly_command(sub: argparse._SubParsersAction) -> None:
         "the held-out class from the other test images. Entries as in ppvae compare; "
         "flat@family=ae and the other autoencoders are allowed (no -log p(x)). Writes "
         "OUT/anomaly.csv, anomaly.md, roc.png, scores.png.",
-        formatter_class=DefaultsHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("--held-out", required=True, help="the anomalous class (number or name)")
     p.add_argument(

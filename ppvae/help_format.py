@@ -24,3 +24,25 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if "[default" in text or "%(default)" in text or action.default is False:
             return text
         return super()._get_help_string(action)
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, help: str, description: str, **kwargs
+) -> argparse.ArgumentParser:
+    """Add the sub-command ``name`` as every ``ppvae`` command is made: this module's help
+    formatter, and no abbreviated options (``--epoch`` is an error, not ``--epochs``).
+
+    Example:
+        >>> sub = argparse.ArgumentParser().add_subparsers()
+        >>> p = add_command(sub, "fit", help="fit", description="Fit a model.")
+        >>> p.allow_abbrev, p.formatter_class is DefaultsHelpFormatter
+        (False, True)
+    """
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        formatter_class=DefaultsHelpFormatter,
+        allow_abbrev=False,
+        **kwargs,
+    )

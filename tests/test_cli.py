@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ppvae.cli import main
+from ppvae.cli import build_parser, main
+from ppvae.help_format import DefaultsHelpFormatter
 from ppvae.inference import FitConfig
 from tests.user_prior import USER_PRIOR
 
@@ -254,6 +255,18 @@ def test_help_for_every_command(capsys):
             main(command)
         assert exc.value.code == 0
     assert "--num-samples" in capsys.readouterr().out
+
+
+def test_every_command_refuses_abbreviated_options(capsys):
+    commands = build_parser()._actions[-1].choices
+    assert len(commands) >= 15
+    for name, parser in commands.items():
+        assert parser.allow_abbrev is False, name
+        assert parser.formatter_class is DefaultsHelpFormatter, name
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--epoch", "3"])  # not taken as --epochs
+    assert exc.value.code == 2
+    assert "--epoch" in capsys.readouterr().err
 
 
 def test_the_installed_command_exits_2_without_traceback(tmp_path):
