@@ -7,7 +7,11 @@
 #   EPOCHS=900 bash bench/quality/published_fashion.sh normal
 #   EPOCHS=700 bash bench/quality/published_fashion.sh vamp
 #   EPOCHS=500 TAG=gated bash bench/quality/published_fashion.sh vamp --activation gated
+#   K=5 EPOCHS=500 bash bench/quality/published_fashion.sh normal    # the IWAE bound, K = 5
 #
+# With K set, the training objective is the importance-weighted bound with K samples per
+# image (--elbo iwae), which has no KL term to warm up: the run takes no --anneal flags and
+# its folder ends in -iwaeK.
 # The prior is the first argument; any further arguments are more `ppvae fit` flags (give
 # TAG to name the run folder after them). EPOCHS defaults to 300. An interrupted run
 # continues where it stopped when the same command is run again.
@@ -19,7 +23,9 @@ if [[ $# -gt 0 && -z "${TAG:-}" ]]; then
   echo "published_fashion.sh: give TAG=name with extra flags ($*), so the run gets its own folder" >&2
   exit 2
 fi
-out="runs/published/$prior-$EPOCHS${TAG:+-$TAG}"
+objective=(--anneal linear --anneal-steps 27500)
+if [[ -n "${K:-}" ]]; then objective=(--elbo iwae --num-particles "$K"); fi
+out="runs/published/$prior-$EPOCHS${K:+-iwae$K}${TAG:+-$TAG}"
 if [[ -f "$out/metrics.json" ]]; then
   echo "$out is finished (metrics.json); ppvae evaluate $out re-scores it" >&2
   exit 0
@@ -27,6 +33,6 @@ fi
 resume=()
 if [[ -f "$out/checkpoint.pt" ]]; then resume=(--resume); fi
 ppvae fit --data fashion-mnist --hidden 300 300 --latent-dim 40 --batch-size 100 \
-  --lr 1e-3 --lr-schedule cosine --anneal linear --anneal-steps 27500 \
+  --lr 1e-3 --lr-schedule cosine "${objective[@]}" \
   --epochs "$EPOCHS" --num-samples 5000 --prior "$prior" --no-progress \
   --out "$out" "${resume[@]}" "$@"
