@@ -610,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     Example:
         >>> sorted(build_parser()._actions[-1].choices)[:8]
-        ['anomaly', 'arithmetic', 'compare', 'denoise', 'embed', 'evaluate', 'fit', 'generate']
+        ['anomaly', 'arithmetic', 'compare', 'denoise', 'embed', 'evaluate', 'export', 'fit']
     """
     parser = _Parser(
         prog="ppvae",
@@ -633,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_latent_commands(sub)
     add_anomaly_command(sub)
+    from ppvae.cli_export import add_export_command
+
+    add_export_command(sub)
     return parser
 
 
@@ -944,6 +947,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppvae.cli_latent import COMMANDS
 
     commands.update(COMMANDS)
+    from ppvae.cli_export import COMMANDS as EXPORT
+
+    commands.update(EXPORT)
     command = commands[args.command]
     try:
         return command(args)

@@ -8,15 +8,21 @@
 #   K=10 EPOCHS=300 bash bench/quality/published_fashion_iwae.sh normal-900
 #   K=5 EPOCHS=380 bash bench/quality/published_fashion_iwae.sh vamp-700
 #
-# The argument names the source folder under runs/published; the new run is written to
-# runs/published/<source>-iwae<K>-<EPOCHS>.  An interrupted run continues where it stopped
-# when the same command is run again.
+#   K=5 EPOCHS=200 bash bench/quality/published_fashion_iwae.sh bench/quality/weights/normal-900
+#
+# The argument names the source: a folder under runs/published, or the path of a run folder
+# or of an export (`ppvae export`, like those kept in bench/quality/weights, which let the two
+# stages run on different machines).  The new run is written to
+# runs/published/<source name>-iwae<K>-<EPOCHS>.  An interrupted run continues where it
+# stopped when the same command is run again.
 set -euo pipefail
-source_run="runs/published/${1:?name the source run, e.g. normal-900}"
+source_run=${1:?name the source run, e.g. normal-900}
+if [[ ! -d "$source_run" ]]; then source_run="runs/published/$source_run"; fi
 K=${K:-10}
 EPOCHS=${EPOCHS:-300}
-prior=${1%%-*}
-out="$source_run-iwae$K-$EPOCHS"
+name=$(basename "$source_run")
+prior=${name%%-*}
+out="runs/published/$name-iwae$K-$EPOCHS"
 if [[ -f "$out/metrics.json" ]]; then
   echo "$out is finished (metrics.json); ppvae evaluate $out re-scores it" >&2
   exit 0

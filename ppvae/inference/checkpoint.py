@@ -16,6 +16,7 @@ from ppvae.io import load_torch, save_torch
 
 FORMAT = "ppvae-checkpoint"
 FORMAT_VERSION = 1
+EXPORTED = "exported_from"  # marks a weights-only export (ppvae.export); the source folder
 
 
 def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -33,6 +33,7 @@ from ppvae.checks import check_fields, check_seed
 from ppvae.data import Data, binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import (
+    EXPORTED,
     load_checkpoint,
     load_weights,
     rng_state,
@@ -358,6 +359,11 @@ class _TrainState:
         }
 
     def restore(self, ckpt: dict[str, Any], vae, optimizer, generator, source: str) -> None:
+        if EXPORTED in ckpt:
+            raise UserInputError(
+                f"{source} is an exported run (weights only, no optimiser state) and cannot "
+                "be resumed: start a new fit from it with --init-from"
+            )
         load_weights(vae, ckpt["model"], source)
         try:
             optimizer.load_state_dict(ckpt["optimizer"])

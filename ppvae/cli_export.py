@@ -1,0 +1,51 @@
+"""``ppvae export``: keep a finished run as its weights alone (:mod:`ppvae.export`).
+
+Registered by :func:`ppvae.cli.build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ppvae.export import export_run
+from ppvae.help_format import add_command
+
+
+def add_export_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``ppvae export RUN DEST``.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_export_command(parser.add_subparsers(dest="command"))
+        >>> parser.parse_args(["export", "runs/a", "kept/a"]).dest
+        'kept/a'
+    """
+    p = add_command(
+        sub,
+        "export",
+        help="copy a run with its reported weights only, to keep, share or start from",
+        description="Write DEST: RUN's config.json, history.csv, metrics.json and "
+        "pointwise.pt, and a checkpoint.pt holding only the weights RUN reports (the best "
+        "epoch's under early stopping) and its history; no optimiser or RNG state, so it "
+        "is about a quarter of the size. `ppvae evaluate`, `ppvae generate` and the other "
+        "tools read DEST as they read RUN, and `ppvae fit --init-from DEST` starts a new fit "
+        "from it; it cannot be resumed.",
+    )
+    p.add_argument("run", help="run folder written by `ppvae fit`")
+    p.add_argument("dest", help="the folder to write (new or empty)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run files in a non-empty DEST"
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Run ``ppvae export`` (errors reach :func:`ppvae.cli.main` as exit code 2)."""
+    dest = export_run(args.run, args.dest, args.overwrite)
+    size = sum(p.stat().st_size for p in dest.iterdir() if p.is_file())
+    print(f"wrote {dest} ({size / 2**20:.1f} MiB)")
+    print(f"  re-score it: ppvae evaluate {dest}")
+    print(f"  train on from it: ppvae fit ... --init-from {dest}")
+    return 0
+
+
+COMMANDS = {"export": _cmd_export}
