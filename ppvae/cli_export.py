@@ -24,17 +24,20 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
         sub,
         "export",
         help="copy a run with its reported weights only, to keep, share or start from",
-        description="Write DEST: RUN's config.json, history.csv, metrics.json and "
-        "pointwise.pt, and a checkpoint.pt holding only the weights RUN reports (the best "
-        "epoch's under early stopping) and its history; no optimiser or RNG state, so it "
-        "is about a quarter of the size. `ppvae evaluate`, `ppvae generate` and the other "
-        "tools read DEST as they read RUN, and `ppvae fit --init-from DEST` starts a new fit "
-        "from it; it cannot be resumed.",
+        description="Write DEST: RUN's config.json and history, a checkpoint.pt holding only "
+        "the weights RUN reports (the best epoch's under early stopping), and RUN's "
+        "metrics.json and pointwise.pt when they score those weights. With no optimiser or "
+        "RNG state it is about a quarter of the training checkpoint. `ppvae evaluate`, "
+        "`ppvae generate` and the other tools read DEST as they read RUN, and `ppvae fit "
+        "--init-from DEST` starts a new fit from it; it cannot be resumed. DEST is written "
+        "whole or not at all.",
     )
     p.add_argument("run", help="run folder written by `ppvae fit`")
     p.add_argument("dest", help="the folder to write (new or empty)")
     p.add_argument(
-        "--overwrite", action="store_true", help="replace the run files in a non-empty DEST"
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in DEST (as a whole; never a training run)",
     )
 
 
@@ -42,7 +45,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     """Run ``ppvae export`` (errors reach :func:`ppvae.cli.main` as exit code 2)."""
     dest = export_run(args.run, args.dest, args.overwrite)
     size = sum(p.stat().st_size for p in dest.iterdir() if p.is_file())
-    print(f"wrote {dest} ({size / 2**20:.1f} MiB)")
+    print(f"wrote {dest} ({size / 1e6:.1f} MB)")
+    if not (dest / "metrics.json").is_file():
+        print(f"  no test scores: {args.run} has none for these weights")
     print(f"  re-score it: ppvae evaluate {dest}")
     print(f"  train on from it: ppvae fit ... --init-from {dest}")
     return 0

@@ -2,32 +2,40 @@
 
 A training checkpoint holds the optimiser's two moment estimates, the RNG states and,
 under early stopping, a second copy of the weights: three to four times the model.
-:func:`export_run` writes a new folder with the run's ``config.json``, ``history.csv``,
-``metrics.json`` and ``pointwise.pt`` beside a ``checkpoint.pt`` that keeps only the
-weights the run reports (:func:`~ppvae.inference.warm_start.final_weights`) and its
-history.  Everything that reads a finished run reads the export the same way: ``ppvae
-evaluate`` re-scores it, ``ppvae generate`` samples from it, ``--init-from`` starts a new
-fit from it.  It cannot be resumed: there is no optimiser state to resume.
+:func:`export_run` writes a new folder with the run's ``config.json`` and ``history.csv``,
+its ``metrics.json`` and ``pointwise.pt`` when they score these weights, and a
+``checkpoint.pt`` that keeps only the weights the run reports
+(:func:`~ppvae.inference.warm_start.final_weights`) and its history.  Everything that reads
+a finished run reads the export the same way: ``ppvae evaluate`` re-scores it, ``ppvae
+generate`` samples from it, ``--init-from`` starts a new fit from it.  It cannot be
+resumed: there is no optimiser state to resume.
+
+The folder is written whole or not at all (a temporary sibling renamed into place), so an
+interrupted export never leaves new settings beside old weights.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import EXPORTED, load_checkpoint, save_checkpoint
-from ppvae.inference.warm_start import checkpoint_file, final_weights
-from ppvae.io import write_bytes
+from ppvae.inference.warm_start import final_weights
+from ppvae.io import read_json, write_bytes, write_csv
 
-KEPT_FILES = ("config.json", "history.csv", "metrics.json", "pointwise.pt")
 KEPT_STATE = ("epoch", "history", "train_seconds", "best_epoch", "stopped_early")
+SCORES = ("metrics.json", "pointwise.pt")  # kept when they score the exported weights
 
 
 def export_run(run: str | os.PathLike, dest: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write the weights-only copy of the run folder ``run`` to the folder ``dest``.
 
-    ``dest`` must be empty or new unless ``overwrite``; the source is only read.
+    ``dest`` must be new or empty; ``overwrite`` replaces an earlier export there as a whole
+    (never a training run).  Test scores are copied only when they belong to the weights
+    exported (``metrics.json`` counts as many epochs as the checkpoint).
 
     Example:
         >>> import tempfile, pathlib
@@ -46,28 +54,69 @@ def export_run(run: str | os.PathLike, dest: str | os.PathLike, overwrite: bool 
         torch.Size([2, 1, 8, 8])
     """
     run, dest = Path(run), Path(dest)
-    if not (run / "config.json").is_file():
-        raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
-    source = checkpoint_file(run)
+    ckpt = _source_checkpoint(run)
     _check_destination(run, dest, overwrite)
-    ckpt = load_checkpoint(source)
-    slim = {key: ckpt[key] for key in KEPT_STATE if key in ckpt}
-    slim.update(model=final_weights(ckpt), **{EXPORTED: str(run.resolve())})
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in KEPT_FILES:
-        if (run / name).is_file():
-            write_bytes(dest / name, (run / name).read_bytes())
-        elif (dest / name).exists():  # left by an earlier export that --overwrite replaces
-            (dest / name).unlink()
-    save_checkpoint(dest / "checkpoint.pt", slim)
+    staging = dest.parent / f".{dest.name}.exporting"
+    shutil.rmtree(staging, ignore_errors=True)  # an interrupted export's leftovers
+    staging.mkdir(parents=True)
+    _write_export(run, ckpt, staging)
+    _replace(staging, dest)
     return dest
 
 
+def _source_checkpoint(run: Path) -> dict[str, Any]:
+    """The checkpoint of the run folder ``run``, or an error that says what is missing."""
+    if not (run / "config.json").is_file():
+        raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
+    if not (run / "checkpoint.pt").is_file():
+        raise UserInputError(f"{run} has no checkpoint.pt: nothing to export")
+    return load_checkpoint(run / "checkpoint.pt")
+
+
 def _check_destination(run: Path, dest: Path, overwrite: bool) -> None:
-    """``dest`` is a new or empty folder (any folder but ``run`` with ``overwrite``)."""
+    """``dest`` is new, empty, or (with ``overwrite``) an earlier export; never ``run``,
+    inside it, or a folder that holds it."""
     if dest.exists() and not dest.is_dir():
         raise UserInputError(f"{dest} exists and is not a folder")
-    if dest.exists() and dest.resolve() == run.resolve():
-        raise UserInputError(f"cannot export {run} onto itself: name another folder")
-    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
-        raise UserInputError(f"{dest} is not empty; pass --overwrite to replace its run files")
+    source, target = run.resolve(), dest.resolve()
+    if target.is_relative_to(source) or source.is_relative_to(target):
+        raise UserInputError(f"cannot export {run} to {dest}: name a folder outside the run")
+    if not dest.is_dir() or not any(dest.iterdir()):
+        return
+    if not overwrite:
+        raise UserInputError(f"{dest} is not empty; pass --overwrite to replace an export there")
+    checkpoint = dest / "checkpoint.pt"
+    if not checkpoint.is_file() or EXPORTED not in load_checkpoint(checkpoint):
+        raise UserInputError(f"{dest} is not an earlier export; --overwrite replaces only those")
+
+
+def _write_export(run: Path, ckpt: dict[str, Any], folder: Path) -> None:
+    """The export's files: settings, history, the reported weights, their test scores."""
+    write_bytes(folder / "config.json", (run / "config.json").read_bytes())
+    slim = {key: ckpt[key] for key in KEPT_STATE if key in ckpt}
+    slim.update(model=final_weights(ckpt), **{EXPORTED: ckpt.get(EXPORTED, run.resolve().name)})
+    if slim.get("history"):
+        write_csv(folder / "history.csv", slim["history"])
+    if _scores_match(run, ckpt):
+        for name in SCORES:
+            if (run / name).is_file():
+                write_bytes(folder / name, (run / name).read_bytes())
+    save_checkpoint(folder / "checkpoint.pt", slim)
+
+
+def _scores_match(run: Path, ckpt: dict[str, Any]) -> bool:
+    """Whether ``run/metrics.json`` scored the checkpoint's weights (same epoch count)."""
+    if not (run / "metrics.json").is_file():
+        return False
+    return read_json(run / "metrics.json").get("epochs") == ckpt.get("epoch")
+
+
+def _replace(staging: Path, dest: Path) -> None:
+    """Rename the finished ``staging`` folder to ``dest``, moving an old ``dest`` aside
+    first and deleting it last."""
+    old = dest.parent / f".{dest.name}.replaced"
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    staging.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)

@@ -29,7 +29,7 @@ from ppvae import plots
 from ppvae.checks import check_fields, check_positive, check_seed
 from ppvae.data import Data, DataConfig, load_data, resolve_binarize
 from ppvae.errors import UserInputError
-from ppvae.inference.checkpoint import load_checkpoint, load_weights
+from ppvae.inference.checkpoint import check_resumable, load_checkpoint, load_weights
 from ppvae.inference.evaluate import is_discrete, pointwise, summarize
 from ppvae.inference.svi import (
     FitConfig,
@@ -217,6 +217,8 @@ def fit_run(
     config, data, vae = prepare(config)  # every input check happens before the folder is touched
     if config.fit.init_from is not None and not (resume and (out / "checkpoint.pt").exists()):
         _check_warm_start(vae, config.model, config.fit.init_from, out)
+    if resume and (out / "checkpoint.pt").is_file():  # refused before config.json is touched
+        check_resumable(load_checkpoint(out / "checkpoint.pt"), str(out / "checkpoint.pt"))
     start_folder(out, resume, overwrite)
     write_json(out / "config.json", config.to_dict())
     result = fit(

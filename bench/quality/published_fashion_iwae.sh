@@ -17,7 +17,12 @@
 # stopped when the same command is run again.
 set -euo pipefail
 source_run=${1:?name the source run, e.g. normal-900}
-if [[ ! -d "$source_run" ]]; then source_run="runs/published/$source_run"; fi
+if [[ "$source_run" != */* ]]; then source_run="runs/published/$source_run"; fi
+if [[ ! -d "$source_run" ]]; then
+  echo "published_fashion_iwae.sh: no run folder or export at $source_run" >&2
+  exit 2
+fi
+source_run=${source_run%/}
 K=${K:-10}
 EPOCHS=${EPOCHS:-300}
 name=$(basename "$source_run")

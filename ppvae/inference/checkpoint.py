@@ -90,6 +90,23 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def check_resumable(state: dict[str, Any], source: str) -> None:
+    """Refuse to resume from a weights-only export (:mod:`ppvae.export`): it has no
+    optimiser or RNG state to continue.
+
+    Example:
+        >>> check_resumable({"model": {}, EXPORTED: "run"}, "kept/checkpoint.pt")
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: kept/checkpoint.pt is an exported run (weights only, ...
+    """
+    if EXPORTED in state:
+        raise UserInputError(
+            f"{source} is an exported run (weights only, no optimiser state) and cannot be "
+            "resumed: start a new fit from it with --init-from"
+        )
+
+
 HISTORY_KEYS = ("epoch", "train_objective", "val_elbo", "seconds")  # in every row, always
 
 # What a hand edit may not turn into something else (a missing key is fine: older files).

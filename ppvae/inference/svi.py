@@ -33,7 +33,7 @@ from ppvae.checks import check_fields, check_seed
 from ppvae.data import Data, binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import (
-    EXPORTED,
+    check_resumable,
     load_checkpoint,
     load_weights,
     rng_state,
@@ -359,11 +359,7 @@ class _TrainState:
         }
 
     def restore(self, ckpt: dict[str, Any], vae, optimizer, generator, source: str) -> None:
-        if EXPORTED in ckpt:
-            raise UserInputError(
-                f"{source} is an exported run (weights only, no optimiser state) and cannot "
-                "be resumed: start a new fit from it with --init-from"
-            )
+        check_resumable(ckpt, source)
         load_weights(vae, ckpt["model"], source)
         try:
             optimizer.load_state_dict(ckpt["optimizer"])
