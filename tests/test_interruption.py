@@ -33,7 +33,11 @@ TIMING = {"train_seconds", "eval_seconds"}
 
 
 def _ppvae(*args: str, stderr=subprocess.DEVNULL) -> subprocess.Popen:
-    code = "import sys; from ppvae.cli import main; sys.exit(main(sys.argv[1:]))"
+    # A test suite started in the background (`make test &`) passes SIGINT on ignored, and
+    # Python then installs no KeyboardInterrupt handler: the child restores it, as a terminal
+    # would have it, so Ctrl-C is tested however the suite was started.
+    code = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    code += "from ppvae.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdout=subprocess.DEVNULL,
