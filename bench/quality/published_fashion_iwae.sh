@@ -14,9 +14,14 @@
 # or of an export (`ppvae export`, like those kept in bench/quality/weights, which let the two
 # stages run on different machines).  The new run is written to
 # runs/published/<source name>-iwae<K>-<EPOCHS>.  An interrupted run continues where it
-# stopped when the same command is run again.
+# stopped when the same command is run again.  Any further arguments are more `ppvae fit`
+# flags; a source trained with other model flags needs the same ones here, e.g.
+#
+#   K=5 EPOCHS=200 bash bench/quality/published_fashion_iwae.sh vamp-700-gated500 \
+#     --activation gated --prior-arg components=500
 set -euo pipefail
 source_run=${1:?name the source run, e.g. normal-900}
+shift
 if [[ "$source_run" != */* ]]; then source_run="runs/published/$source_run"; fi
 if [[ ! -d "$source_run" ]]; then
   echo "published_fashion_iwae.sh: no run folder or export at $source_run" >&2
@@ -38,4 +43,4 @@ ppvae fit --data fashion-mnist --hidden 300 300 --latent-dim 40 --batch-size 100
   --init-from "$source_run" --elbo iwae --num-particles "$K" \
   --lr 3e-4 --lr-schedule cosine --lr-warmup 550 \
   --epochs "$EPOCHS" --num-samples 5000 --prior "$prior" --no-progress \
-  --out "$out" "${resume[@]}"
+  --out "$out" "${resume[@]}" "$@"
