@@ -13,15 +13,20 @@
 # The argument names the source: a folder under runs/published, or the path of a run folder
 # or of an export (`ppvae export`, like those kept in bench/quality/weights, which let the two
 # stages run on different machines).  The new run is written to
-# runs/published/<source name>-iwae<K>-<EPOCHS>.  An interrupted run continues where it
+# runs/published/<source name>-iwae<K>-<EPOCHS>[-<TAG>].  An interrupted run continues where it
 # stopped when the same command is run again.  Any further arguments are more `ppvae fit`
-# flags; a source trained with other model flags needs the same ones here, e.g.
+# flags (give TAG to name the run folder after them, as published_fashion.sh asks); a
+# source trained with other model flags needs the same ones here, e.g.
 #
-#   K=5 EPOCHS=200 bash bench/quality/published_fashion_iwae.sh vamp-700-gated500 \
-#     --activation gated --prior-arg components=500
+#   K=5 EPOCHS=200 TAG=gated500 bash bench/quality/published_fashion_iwae.sh \
+#     vamp-700-gated500 --activation gated --prior-arg components=500
 set -euo pipefail
 source_run=${1:?name the source run, e.g. normal-900}
 shift
+if [[ $# -gt 0 && -z "${TAG:-}" ]]; then
+  echo "published_fashion_iwae.sh: give TAG=name with extra flags ($*), so the run gets its own folder" >&2
+  exit 2
+fi
 if [[ "$source_run" != */* ]]; then source_run="runs/published/$source_run"; fi
 if [[ ! -d "$source_run" ]]; then
   echo "published_fashion_iwae.sh: no run folder or export at $source_run" >&2
@@ -32,7 +37,7 @@ K=${K:-10}
 EPOCHS=${EPOCHS:-300}
 name=$(basename "$source_run")
 prior=${name%%-*}
-out="runs/published/$name-iwae$K-$EPOCHS"
+out="runs/published/$name-iwae$K-$EPOCHS${TAG:+-$TAG}"
 if [[ -f "$out/metrics.json" ]]; then
   echo "$out is finished (metrics.json); ppvae evaluate $out re-scores it" >&2
   exit 0
