@@ -234,6 +234,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="hidden nonlinearity [default: relu]",
     )
+    m.add_argument(
+        "--levels",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="stochastic layers: 1, or 2 for a hierarchical VAE (z, then z_lower given z, "
+        "as the VampPrior paper's HVAE; --prior is the prior of the top z) [default: 1]",
+    )
     _add_family(p)
     t = p.add_argument_group("training")
     t.add_argument(

@@ -79,6 +79,11 @@ class PerPointGuide(nn.Module):
     def __init__(self, vae: nn.Module, start: dist.Distribution) -> None:
         super().__init__()
         base = _innermost(start)
+        if hasattr(vae, "lower_encoder"):
+            raise UserInputError(
+                "the amortisation gap is measured for one latent layer; this is a "
+                "hierarchical VAE (--levels 2), whose guide has two"
+            )
         if not isinstance(base, dist.Normal):
             raise UserInputError(
                 "the amortisation gap needs a Gaussian guide (a Normal encoder), got "

@@ -450,10 +450,11 @@ def _batch_estimates(
         lse = torch.logaddexp(lse, torch.logsumexp(log_w.double(), dim=0))
         sum_lik += terms["lik"].double().sum(0)
         sum_log_ratio += (terms["q"] - terms["prior"]).double().sum(0)
-        kl = terms["kl"] if kl is None else kl
+        kl = terms["kl"] * n if kl is None else kl + terms["kl"] * n  # varies with z above
         mean = terms["mean"] * n if mean is None else mean + terms["mean"] * n
         done += n
-    rate = kl.double() if kl is not None and not torch.isnan(kl).any() else sum_log_ratio / k
+    analytic = kl is not None and not torch.isnan(kl).any()
+    rate = kl.double() / k if analytic else sum_log_ratio / k
     distortion = -sum_lik / k
     return {
         "log_likelihood": (lse - math.log(k)).cpu(),
@@ -533,7 +534,8 @@ def _analytic_kl(q_site, p_site, nesting: int) -> torch.Tensor:
         kl = torch.distributions.kl_divergence(q_site["fn"], p_site["fn"])
     except NotImplementedError:
         return torch.full((), math.nan)
-    return _per_point(p_site, kl, nesting)[0]
+    # mean over the particles: a lower layer's KL depends on the sampled layer above
+    return _per_point(p_site, kl, nesting).mean(0)
 
 
 def _posterior_mean(site, nesting: int) -> torch.Tensor:

@@ -7,6 +7,7 @@ from ppvae.models.discretized_logistic import DiscretizedLogistic
 from ppvae.models.family import FAMILY, family_config, family_of, family_settings
 from ppvae.models.frames import FrameDecoder, FrameEncoder
 from ppvae.models.heads import DeltaHead, NormalHead
+from ppvae.models.hierarchical import HierarchicalVAE
 from ppvae.models.independent_bernoulli import IndependentBernoulli
 from ppvae.models.likelihoods import (
     LIKELIHOODS,
@@ -60,6 +61,7 @@ __all__ = [
     "FrameDecoder",
     "FrameEncoder",
     "Gaussian",
+    "HierarchicalVAE",
     "IIDNormal",
     "IndependentBernoulli",
     "LaplacePrior",

@@ -14,6 +14,7 @@ from ppvae.models.conv import ConvDecoder, ConvEncoder
 from ppvae.models.corruption import Corruption, check_corruption
 from ppvae.models.frames import FrameDecoder, FrameEncoder, check_sequence_shapes
 from ppvae.models.heads import CODES, GUIDES
+from ppvae.models.hierarchical import HierarchicalVAE
 from ppvae.models.likelihoods import make_likelihood
 from ppvae.models.nets import MLPDecoder, MLPEncoder
 from ppvae.models.penalties import ContractivePenalty, SparsityPenalty
@@ -50,6 +51,7 @@ class ModelConfig:
     contractive: float = 0.0  # λ of the contractive factor −λ‖∂code/∂x‖² (0: off)
     sparsity_target: float = 0.05  # ρ, the target mean code of the KL-sparsity factor
     sparsity_weight: float = 0.0  # β of the KL-sparsity factor (0: off; needs sigmoid codes)
+    levels: int = 1  # stochastic layers: 1, or 2 (z, then z_lower | z: a hierarchical VAE)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -71,6 +73,7 @@ class ModelConfig:
                 f"(got corruption {self.corruption!r}, noise level {self.noise_level})"
             )
         _check_penalties(self)
+        check_levels(self)
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
@@ -106,17 +109,16 @@ def _check_penalties(config: ModelConfig) -> None:
         )
 
 
+def _network_classes(config: ModelConfig) -> tuple[type, type, dict]:
+    """Encoder and decoder classes of ``config.net``, and their extra keywords."""
+    if config.net == "conv":
+        return ConvEncoder, ConvDecoder, {"channels": config.channels}
+    return MLPEncoder, MLPDecoder, {}
+
+
 def _networks(config: ModelConfig, shape: tuple, likelihood, context_dim: int):
     """Encoder and decoder for the latent ``shape`` (per frame for a sequence prior)."""
-    encoder_cls, decoder_cls = (
-        (ConvEncoder, ConvDecoder)
-        if config.net == "conv"
-        else (
-            MLPEncoder,
-            MLPDecoder,
-        )
-    )
-    conv = {"channels": config.channels} if config.net == "conv" else {}
+    encoder_cls, decoder_cls, conv = _network_classes(config)
     head = {"guide": config.guide, "code": config.code}
     latent = shape
     if len(shape) == 2:  # a sequence prior: per-frame encoder and decoder
@@ -141,6 +143,55 @@ def _penalties(config: ModelConfig, latent_ndim: int) -> dict[str, nn.Module]:
             config.sparsity_target, config.sparsity_weight, latent_ndim
         )
     return penalties
+
+
+def _hierarchical(config: ModelConfig, shape: tuple, likelihood, prior, encoder):
+    """The two-level VAE: ``encoder`` is q(z | x); q(z_lower | x, z), p(z_lower | z) and
+    the decoder of (z_lower, z) are built here with the same widths and activation."""
+    if len(shape) != 1:
+        raise UserInputError(
+            f"a hierarchical VAE (--levels 2) needs a vector latent; the prior "
+            f"{config.prior!r} has latent shape {shape}"
+        )
+    encoder_cls, decoder_cls, conv = _network_classes(config)
+    size, act = shape[0], config.activation
+    lower_encoder = encoder_cls(config.x_shape, size, config.hidden, size, act, **conv)
+    lower_prior = MLPEncoder(shape, size, config.hidden, 0, act)
+    decoder = decoder_cls(
+        2 * size, likelihood.param_shape, tuple(reversed(config.hidden)), 0, act, **conv
+    )
+    return HierarchicalVAE(encoder, lower_encoder, lower_prior, decoder, likelihood, prior)
+
+
+def check_levels(config: ModelConfig) -> None:
+    """Refuse a number of stochastic layers ppvae does not build, or a two-level model
+    with a setting it does not support (point-mass guides, corruption, penalties, a
+    context y).
+
+    Example:
+        >>> check_levels(ModelConfig(levels=2))
+        >>> check_levels(ModelConfig(levels=3))
+        Traceback (most recent call last):
+        ...
+        ppvae.errors.UserInputError: levels must be 1 or 2, got 3
+    """
+    if config.levels not in (1, 2):
+        raise UserInputError(f"levels must be 1 or 2, got {config.levels}")
+    if config.levels == 1:
+        return
+    unsupported = {
+        "--guide delta": config.guide != "normal",
+        "--corruption": config.corruption != "none",
+        "--contractive": config.contractive > 0,
+        "--sparsity-weight": config.sparsity_weight > 0,
+        "a context y (--context)": config.context_dim > 0,
+    }
+    named = [flag for flag, used in unsupported.items() if used]
+    if named:
+        raise UserInputError(
+            f"a hierarchical VAE (--levels 2) is a Gaussian-guide VAE without a context; "
+            f"drop {', '.join(named)}"
+        )
 
 
 def _check_guide_and_prior(config: ModelConfig, prior) -> None:
@@ -204,9 +255,12 @@ def build_vae(config: ModelConfig) -> VAE:
     likelihood = make_likelihood(config.likelihood, config.x_shape)
     net_context = config.context_dim if config.condition_networks else 0
     encoder, decoder = _networks(config, shape, likelihood, net_context)
-    corruption = Corruption(config.corruption, config.noise_level)
-    penalties = _penalties(config, len(shape))
-    vae = VAE(encoder, decoder, likelihood, prior, corruption, penalties)
+    if config.levels == 2:
+        vae = _hierarchical(config, shape, likelihood, prior, encoder)
+    else:
+        corruption = Corruption(config.corruption, config.noise_level)
+        penalties = _penalties(config, len(shape))
+        vae = VAE(encoder, decoder, likelihood, prior, corruption, penalties)
     actual = latent_shape_of(vae.prior, config.latent_dim, context)
     if actual != shape:
         raise UserInputError(f"the prior declares latent shape {shape} but returns {actual}")

@@ -84,5 +84,7 @@ def family_of(config: ModelConfig) -> str:
         parts.append("convolutional")
     if delta and len(config.hidden) > 1:
         parts.append("stacked")
+    if config.levels == 2:
+        parts.append("hierarchical")
     parts.append("AE" if delta else "VAE")
     return " ".join(parts)
