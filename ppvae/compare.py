@@ -199,7 +199,9 @@ def _settings(config: RunConfig, seeds: list[int]) -> dict[str, Any]:
     m, f = config.model, config.fit
     return {
         "data": f"{config.data.name} (binarisation: {config.data.binarize})",
-        "network": f"{m.net}, hidden {list(m.hidden)}, latent {m.latent_dim}, {m.likelihood}",
+        "network": f"{m.net}, hidden {list(m.hidden)}, latent {m.latent_dim}"
+        + (f" × {m.levels} levels" if m.levels > 1 else "")
+        + f", {m.likelihood}",
         "training": f"{f.epochs} epochs, batch {f.batch_size}, lr {f.lr:g}",
         "seeds": ", ".join(map(str, seeds)),
         "importance samples K": config.eval.num_samples,

@@ -184,13 +184,33 @@ def test_compare_ranks_priors_of_two_level_vaes_without_a_gap(tmp_path, capsys):
     assert "vamp" in capsys.readouterr().out
 
 
-def test_the_mlp_lower_encoder_shortcut_is_the_same_function():
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+def test_the_lower_encoder_shortcut_is_the_same_function(net):
     torch.manual_seed(0)
     vae = build_vae(ModelConfig(x_shape=(1, 4, 4), latent_dim=3, hidden=(8, 6), levels=2,
-                                activation="gated"))  # fmt: skip
+                                activation="gated", net=net, channels=(2,)))  # fmt: skip
     x, z = torch.rand(5, 1, 4, 4), torch.randn(7, 5, 3)
     fast = vae.lower_posterior(x, z)
     slow = vae.lower_encoder(x.expand(7, 5, 1, 4, 4), z)
     assert fast.batch_shape == slow.batch_shape == (7, 5)
     torch.testing.assert_close(fast.mean, slow.mean)
     torch.testing.assert_close(fast.variance, slow.variance)
+
+
+def test_the_anomaly_reconstruction_score_uses_both_posterior_means():
+    from ppvae.tasks.anomaly import reconstruction_error
+
+    torch.manual_seed(0)
+    vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,), levels=2))
+    x = torch.bernoulli(torch.full((4, 6), 0.5))
+    z = vae.encode(x).mean
+    lower = vae.lower_posterior(x, z).mean
+    expected = -vae.likelihood(vae.decoder(joined(lower, z))).log_prob(x)
+    torch.testing.assert_close(reconstruction_error(vae, x).float(), expected)
+
+
+def test_principal_angles_refuse_a_two_level_decoder():
+    from ppvae.tasks.pca_angles import decoder_basis
+
+    with pytest.raises(UserInputError, match="hierarchical"):
+        decoder_basis(build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,), levels=2)))

@@ -547,7 +547,8 @@ def _posterior_mean(site, nesting: int) -> torch.Tensor:
     batch_dims = len(site["fn"].batch_shape)
     full = mean.reshape((1,) * (nesting + 1 - batch_dims) + tuple(mean.shape))
     data_axis = nesting + 1 + _data_dim(site)
-    return full.select(0, 0).movedim(data_axis - 1, 0).reshape(full.shape[data_axis], -1)
+    # mean over the particles: a lower layer's posterior mean depends on the z drawn above
+    return full.mean(0).movedim(data_axis - 1, 0).reshape(full.shape[data_axis], -1)
 
 
 def _draws(site, nesting: int) -> torch.Tensor:

@@ -108,13 +108,17 @@ class ConvEncoder(nn.Module):
         self.dense = mlp(sizes, activation)
         self.head = make_head(guide, sizes[-1], self.latent_shape, min_scale, code)
 
-    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """The last dense layer's activations (B, H): what the head sees."""
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened output of the convolutions (..., F): what the dense layers see,
+        before the context joins."""
         images, lead = _fold(x, len(self.x_shape))
         images = images.reshape(len(images), -1, *self.x_shape[-2:])  # (N, C, H, W)
         h = self.convs(images).flatten(1).unflatten(0, lead or (1,))  # (..., F)
-        h = h if lead else h[0]
-        return self.dense(_with_context(h, y, self.context_dim))
+        return h if lead else h[0]
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The last dense layer's activations (B, H): what the head sees."""
+        return self.dense(_with_context(self.conv_features(x), y, self.context_dim))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
         return self.head(self.features(x, y))

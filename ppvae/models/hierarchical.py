@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ppvae.models.conv import ConvEncoder
 from ppvae.models.likelihoods import Likelihood
 from ppvae.models.nets import MLPEncoder
 from ppvae.models.priors.flat import refuse_sampling
@@ -84,8 +85,8 @@ class HierarchicalVAE(VAE):
 
     def lower_posterior(self, x: torch.Tensor, z: torch.Tensor) -> dist.Distribution:
         """q(z_lower | x, z), with x broadcast over any leading sample axes of z."""
-        if isinstance(self.lower_encoder, MLPEncoder) and len(self.lower_encoder.body):
-            return _mlp_late_context(self.lower_encoder, x, z)
+        if _has_dense_layer(self.lower_encoder):
+            return _late_context(self.lower_encoder, x, z)
         x_dims = len(self.lower_encoder.x_shape)
         lead = torch.broadcast_shapes(x.shape[: x.dim() - x_dims], z.shape[:-1])
         x = x.expand(*lead, *x.shape[x.dim() - x_dims :])
@@ -97,11 +98,11 @@ class HierarchicalVAE(VAE):
         return self.likelihood(self.decoder(joined(self.lower_prior(z).mean, z)))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean of p(x | z_lower, z) at the posterior means of z, then of z_lower."""
+    def reconstruction(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
+        """p(x | z_lower, z) at the posterior means of z, then of z_lower given that z."""
         z = self.encode(x, y).mean
         lower = self.lower_posterior(x, z).mean
-        return self.likelihood(self.decoder(joined(lower, z))).mean
+        return self.likelihood(self.decoder(joined(lower, z)))
 
     @torch.no_grad()
     def generate(self, num: int, y: torch.Tensor | None = None, mean: bool = True) -> torch.Tensor:
@@ -126,12 +127,22 @@ def joined(lower: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.cat([lower.expand(*lead, -1), z.expand(*lead, -1)], dim=-1)
 
 
-def _mlp_late_context(encoder: MLPEncoder, x: torch.Tensor, z: torch.Tensor) -> dist.Distribution:
-    """``encoder(x, z)`` for an MLP encoder, with its first layer's x part computed once
-    per data point rather than once per sample of z: the same function, K times cheaper
-    in the largest layer when z carries K samples per data point."""
-    first, rest = encoder.body[0], encoder.body[1:]
+def _late_context(encoder: nn.Module, x: torch.Tensor, z: torch.Tensor) -> dist.Distribution:
+    """``encoder(x, z)`` for an MLP or conv encoder whose context z joins before its first
+    dense layer, with everything of x up to that layer (the convolutions, and the layer's
+    x part) computed once per data point rather than once per sample of z: the same
+    function, without K copies of the costliest work when z carries K samples per point."""
+    if isinstance(encoder, ConvEncoder):
+        h, layers = encoder.conv_features(x), encoder.dense  # (B, F)
+    else:
+        h, layers = x.flatten(start_dim=x.dim() - len(encoder.x_shape)), encoder.body  # (B, Dx)
+    first, rest = layers[0], layers[1:]
     dx = first.in_features - encoder.context_dim
-    h = x.flatten(start_dim=x.dim() - len(encoder.x_shape))  # (B, Dx)
     pre = F.linear(h, first.weight[:, :dx], first.bias) + F.linear(z, first.weight[:, dx:])
     return encoder.head(rest(pre))  # pre: (..., B, H), broadcast over z's sample axes
+
+
+def _has_dense_layer(encoder: nn.Module) -> bool:
+    if isinstance(encoder, ConvEncoder):
+        return len(encoder.dense) > 0
+    return isinstance(encoder, MLPEncoder) and len(encoder.body) > 0

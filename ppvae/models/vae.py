@@ -129,9 +129,14 @@ class VAE(nn.Module):
         return self.likelihood(self.decoder(z, y))
 
     @torch.no_grad()
+    def reconstruction(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dist.Distribution:
+        """p(x | z) at the posterior mean of z (of every latent layer, for a deeper model)."""
+        return self.decode(self.encode(x, y).mean, y)
+
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Mean of p(x | z) at the posterior mean of z: the model's reconstruction of ``x``."""
-        return self.decode(self.encode(x, y).mean, y).mean
+        return self.reconstruction(x, y).mean
 
     @torch.no_grad()
     def generate(self, num: int, y: torch.Tensor | None = None, mean: bool = True) -> torch.Tensor:

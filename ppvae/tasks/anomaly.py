@@ -79,8 +79,7 @@ def reconstruction_error(
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
             yb = None if y is None else y[i : i + batch_size].to(device)
-            z = vae.encode(xb, yb).mean
-            parts.append(-vae.decode(z, yb).log_prob(xb).double().cpu())
+            parts.append(-vae.reconstruction(xb, yb).log_prob(xb).double().cpu())
     return torch.cat(parts)
 
 

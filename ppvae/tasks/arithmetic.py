@@ -3,7 +3,8 @@
     v = mean_x∈target E_q[z|x] − mean_x∈source E_q[z|x]
 
 Adding s·v to a source image's code and decoding moves it towards the target class
-(Fashion-MNIST: shirt → pullover); s = 0 gives back the reconstruction.
+(Fashion-MNIST: shirt → pullover); s = 0 gives back the reconstruction (for a hierarchical
+VAE, the decode of the top code, with z_lower at its prior mean given it).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def apply_attribute(
     strengths: Sequence[float] = STRENGTHS,
 ) -> torch.Tensor:
     """Decoded means of E_q[z|x] + s·vector for each data point and strength:
-    (N, len(strengths), *x_shape).  Strength 0 is the reconstruction.
+    (N, len(strengths), *x_shape).  Strength 0 is the reconstruction (of the top code, for
+    a hierarchical VAE).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig

@@ -100,7 +100,8 @@ def interpolate(
     vae: nn.Module, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10, kind: str = "auto"
 ) -> tuple[torch.Tensor, str]:
     """Decoded means along the path between two data points: (steps, *x_shape); the first
-    and last are the reconstructions of ``x_a`` and ``x_b``.
+    and last are the reconstructions of ``x_a`` and ``x_b`` (decodes of their top codes,
+    for a hierarchical VAE).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig

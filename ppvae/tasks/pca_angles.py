@@ -28,6 +28,11 @@ def decoder_basis(vae: nn.Module) -> np.ndarray:
         >>> decoder_basis(ae).shape
         (5, 2)
     """
+    if hasattr(vae, "lower_encoder"):
+        raise UserInputError(
+            "principal angles compare one linear decoder's subspace with PCA; this is a "
+            "hierarchical VAE (--levels 2)"
+        )
     z0 = torch.zeros(1, *_latent_shape(vae), device=next(vae.parameters()).device)
 
     def mean(z: torch.Tensor) -> torch.Tensor:

@@ -88,7 +88,8 @@ def probe_accuracy(
 
 
 def mean_contraction(vae: nn.Module, x: torch.Tensor, batch_size: int = 500) -> float:
-    """Mean over ``x`` of ‖∂code/∂x‖²_F, the quantity the contractive penalty shrinks.
+    """Mean over ``x`` of ‖∂code/∂x‖²_F, the quantity the contractive penalty shrinks (the
+    top layer's code, for a hierarchical VAE).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
