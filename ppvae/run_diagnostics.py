@@ -143,7 +143,7 @@ def _importance(vae, x, y, config: DiagnosticsConfig, seed: int) -> dict[str, to
 
 def _gap(vae, x, y, config: DiagnosticsConfig, seed: int, progress: bool) -> dict | None:
     n = config.gap_points
-    if n == 0 or hasattr(vae, "lower_encoder"):  # a two-level guide: no one-layer gap (NaN)
+    if n == 0 or getattr(vae, "levels", 1) > 1:  # a two-level guide: no one-layer gap (NaN)
         return None
     x, y = x[:n], None if y is None else y[:n]
     result = amortization_gap(

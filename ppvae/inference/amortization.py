@@ -79,7 +79,7 @@ class PerPointGuide(nn.Module):
     def __init__(self, vae: nn.Module, start: dist.Distribution) -> None:
         super().__init__()
         base = _innermost(start)
-        if hasattr(vae, "lower_encoder"):
+        if getattr(vae, "levels", 1) > 1:
             raise UserInputError(
                 "the amortisation gap is measured for one latent layer; this is a "
                 "hierarchical VAE (--levels 2), whose guide has two"

@@ -130,7 +130,8 @@ def _networks(config: ModelConfig, shape: tuple, likelihood, context_dim: int):
     args = (config.hidden, context_dim, config.activation)
     encoder = encoder_cls(config.x_shape, latent, *args, **head, **conv)
     reversed_args = (tuple(reversed(config.hidden)), context_dim, config.activation)
-    decoder = decoder_cls(latent, likelihood.param_shape, *reversed_args, **conv_dec)
+    decoded = latent if config.levels == 1 else config.levels * shape[0]  # (z_lower, z)
+    decoder = decoder_cls(decoded, likelihood.param_shape, *reversed_args, **conv_dec)
     return encoder, decoder
 
 
@@ -145,21 +146,13 @@ def _penalties(config: ModelConfig, latent_ndim: int) -> dict[str, nn.Module]:
     return penalties
 
 
-def _hierarchical(config: ModelConfig, shape: tuple, likelihood, prior, encoder):
-    """The two-level VAE: ``encoder`` is q(z | x); q(z_lower | x, z), p(z_lower | z) and
-    the decoder of (z_lower, z) are built here with the same widths and activation."""
-    if len(shape) != 1:
-        raise UserInputError(
-            f"a hierarchical VAE (--levels 2) needs a vector latent; the prior "
-            f"{config.prior!r} has latent shape {shape}"
-        )
-    encoder_cls, decoder_cls, conv = _network_classes(config)
+def _hierarchical(config: ModelConfig, shape: tuple, likelihood, prior, encoder, decoder):
+    """The two-level VAE: ``encoder`` is q(z | x), ``decoder`` reads (z_lower, z);
+    q(z_lower | x, z) and p(z_lower | z) are built here with the same widths and activation."""
+    encoder_cls, _, conv = _network_classes(config)
     size, act = shape[0], config.activation
     lower_encoder = encoder_cls(config.x_shape, size, config.hidden, size, act, **conv)
     lower_prior = MLPEncoder(shape, size, config.hidden, 0, act)
-    decoder = decoder_cls(
-        2 * size, likelihood.param_shape, tuple(reversed(config.hidden)), 0, act, **conv
-    )
     return HierarchicalVAE(encoder, lower_encoder, lower_prior, decoder, likelihood, prior)
 
 
@@ -254,9 +247,14 @@ def build_vae(config: ModelConfig) -> VAE:
     shape = tuple(declared) if declared else latent_shape_of(prior, config.latent_dim, context)
     likelihood = make_likelihood(config.likelihood, config.x_shape)
     net_context = config.context_dim if config.condition_networks else 0
+    if config.levels > 1 and len(shape) != 1:
+        raise UserInputError(
+            f"a hierarchical VAE (--levels 2) needs a vector latent; the prior "
+            f"{config.prior!r} has latent shape {shape}"
+        )
     encoder, decoder = _networks(config, shape, likelihood, net_context)
     if config.levels == 2:
-        vae = _hierarchical(config, shape, likelihood, prior, encoder)
+        vae = _hierarchical(config, shape, likelihood, prior, encoder, decoder)
     else:
         corruption = Corruption(config.corruption, config.noise_level)
         penalties = _penalties(config, len(shape))

@@ -55,6 +55,8 @@ class HierarchicalVAE(VAE):
         Tomczak, Welling. VAE with a VampPrior (AISTATS 2018), section 3.3.
     """
 
+    levels = 2
+
     def __init__(
         self,
         encoder: nn.Module,

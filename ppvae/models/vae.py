@@ -51,6 +51,8 @@ class VAE(nn.Module):
         (torch.Size([]), torch.Size([4, 6]), torch.Size([3, 6]))
     """
 
+    levels = 1  # stochastic layers (HierarchicalVAE: 2)
+
     def __init__(
         self,
         encoder: nn.Module,

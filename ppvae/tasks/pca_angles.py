@@ -28,7 +28,7 @@ def decoder_basis(vae: nn.Module) -> np.ndarray:
         >>> decoder_basis(ae).shape
         (5, 2)
     """
-    if hasattr(vae, "lower_encoder"):
+    if getattr(vae, "levels", 1) > 1:
         raise UserInputError(
             "principal angles compare one linear decoder's subspace with PCA; this is a "
             "hierarchical VAE (--levels 2)"
