@@ -644,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ppvae.cli_export import add_export_command
 
     add_export_command(sub)
+    from ppvae.cli_paired import add_paired_command
+
+    add_paired_command(sub)
     return parser
 
 
@@ -958,6 +961,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppvae.cli_export import COMMANDS as EXPORT
 
     commands.update(EXPORT)
+    from ppvae.cli_paired import COMMANDS as PAIRED
+
+    commands.update(PAIRED)
     command = commands[args.command]
     try:
         return command(args)
