@@ -10,13 +10,14 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from ppvae.errors import UserInputError
 from ppvae.help_format import add_command
 from ppvae.io import write_csv
 from ppvae.paired_runs import format_paired, paired_runs
 
 
 def add_paired_command(sub: argparse._SubParsersAction) -> None:
-    """Register ``ppvae paired BASE RUN [RUN ...]``.
+    """Register ``ppvae paired RUN [RUN ...]`` (the first run is the baseline).
 
     Example:
         >>> parser = argparse.ArgumentParser()
@@ -31,9 +32,9 @@ def add_paired_command(sub: argparse._SubParsersAction) -> None:
         description="Read each run's per-point test scores (pointwise.pt, written by `ppvae "
         "fit` and `ppvae evaluate`) and print every run's test log p(x) with the difference "
         "from the first run's, log p(x) and ELBO, averaged over the same test points with "
-        "the paired standard error. The runs must have been scored on the same test set "
-        "(dataset, split, binarisation and context in their config.json); otherwise nothing "
-        "is compared. K, the importance samples per point, may differ and is shown.",
+        "the paired standard error. Runs scored on other test images, with another context or "
+        "likelihood, point estimates, and scores older than the checkpoint are refused. K, "
+        "the importance samples per point, may differ and is shown.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders; the first is the baseline")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
@@ -41,6 +42,8 @@ def add_paired_command(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_paired(args: argparse.Namespace) -> int:
     """Run ``ppvae paired`` (errors reach :func:`ppvae.cli.main` as exit code 2)."""
+    if args.csv and (Path(args.csv).is_dir() or not Path(args.csv).parent.is_dir()):
+        raise UserInputError(f"--csv {args.csv}: give a file path in an existing folder")
     rows = paired_runs(args.runs)
     print(format_paired(rows))
     if args.csv:

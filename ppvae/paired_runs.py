@@ -6,7 +6,8 @@ Fashion-MNIST is the spread of the images' difficulty, which both share.  This m
 reads each run's per-point scores (``pointwise.pt``) and reports every run's log p(x) and
 ELBO minus the first run's, with the paired standard error
 (:func:`ppvae.inference.paired.paired_difference`).  It checks first that the runs were
-scored on the same test set, so a difference is never taken across different data.
+scored on the same test points, in the same units (likelihood, context), with the weights
+their checkpoints hold, so a difference is never taken across different things.
 """
 
 from __future__ import annotations
@@ -18,21 +19,15 @@ from typing import Any
 
 import torch
 
+from ppvae.data import DataConfig
 from ppvae.errors import UserInputError
+from ppvae.inference.checkpoint import load_checkpoint
 from ppvae.inference.evaluate import mean_and_se
 from ppvae.inference.paired import paired_difference
 from ppvae.io import load_torch, read_json
+from ppvae.runs import RunConfig
 
-# config.json "data" keys that decide which test points, binarised how, a run is scored on
-TEST_SET_KEYS = (
-    "name",
-    "binarize",
-    "split_seed",
-    "binarization_seed",
-    "val_size",
-    "context",
-    "exclude_classes",
-)
+FIXED_TEST_FILES = ("mnist", "fashion-mnist")  # their test images come from the test files
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ class PairedRow:
     """One run against the baseline: its own means, and the paired differences."""
 
     run: str
-    num_samples: int
+    num_samples: int | None
     log_likelihood: float
     log_likelihood_se: float
     delta_log_likelihood: float
@@ -49,30 +44,116 @@ class PairedRow:
     delta_elbo_se: float
 
 
-def _scores(run: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """A run's data settings and its per-point scores, with user-facing errors."""
+@dataclass(frozen=True)
+class _Scored:
+    """A run folder's configuration and per-point test scores, checked."""
+
+    folder: Path
+    config: RunConfig
+    log_likelihood: torch.Tensor
+    elbo: torch.Tensor
+    num_samples: int | None
+
+
+def scored_points(data: DataConfig) -> dict[str, Any]:
+    """The settings of ``data`` that decide which test images a run is scored on, and how
+    they are binarised; runs with equal ``scored_points`` score the same points.  Dynamic
+    and static binarisation share one test binarisation, the validation size never moves the
+    test set, and MNIST and Fashion-MNIST take their test images from the test files.
+
+    Example:
+        >>> a = DataConfig(name="fashion-mnist", binarize="dynamic", val_size=100)
+        >>> b = DataConfig(name="fashion-mnist", binarize="static", split_seed=3)
+        >>> c = DataConfig(name="fashion-mnist", binarize="static", binarization_seed=1)
+        >>> scored_points(a) == scored_points(b), scored_points(a) == scored_points(c)
+        (True, False)
+    """
+    binarised = data.binarize != "none"
+    return {
+        "dataset": data.name,
+        "binarised": binarised,
+        "binarization_seed": data.binarization_seed if binarised else None,
+        "split_seed": None if data.name in FIXED_TEST_FILES else data.split_seed,
+        "exclude_classes": sorted(data.exclude_classes),
+    }
+
+
+def _vector(points: dict, key: str, file: Path) -> torch.Tensor:
+    value = points.get(key)
+    if not isinstance(value, torch.Tensor) or value.dim() != 1 or not len(value):
+        raise UserInputError(f"{file} holds no per-point {key} (a non-empty 1-D tensor)")
+    return value.double()
+
+
+def _check_fresh(run: Path) -> None:
+    """Refuse scores of other weights than the checkpoint's (a run resumed since)."""
+    if not (run / "metrics.json").is_file() or not (run / "checkpoint.pt").is_file():
+        return
+    scored = read_json(run / "metrics.json").get("epochs")
+    trained = load_checkpoint(run / "checkpoint.pt").get("epoch")
+    if scored != trained:
+        raise UserInputError(
+            f"{run}'s test scores are of epoch {scored}, its checkpoint of epoch {trained}; "
+            f"score it again with `ppvae evaluate {run}`"
+        )
+
+
+def _scored(run: Path) -> _Scored:
+    """A run's configuration and per-point scores, with user-facing errors."""
     if not (run / "config.json").is_file():
         raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
-    if not (run / "pointwise.pt").is_file():
+    config = RunConfig.from_dict(read_json(run / "config.json"), str(run / "config.json"))
+    if config.model.guide == "delta" or config.model.prior == "flat":
+        raise UserInputError(f"{run} is a point estimate with no log p(x) to compare")
+    file = run / "pointwise.pt"
+    if not file.is_file():
         raise UserInputError(
             f"{run} has no per-point test scores (pointwise.pt); "
             f"score it with `ppvae evaluate {run}`"
         )
-    data = read_json(run / "config.json").get("data", {})
-    points = load_torch(run / "pointwise.pt")
-    if not isinstance(points, dict) or not {"log_likelihood", "elbo"} <= points.keys():
-        raise UserInputError(f"{run / 'pointwise.pt'} holds no per-point log p(x) and ELBO")
-    return data, points
+    points = load_torch(file)
+    if not isinstance(points, dict):
+        raise UserInputError(f"{file} holds no per-point log p(x) and ELBO")
+    ll, elbo = _vector(points, "log_likelihood", file), _vector(points, "elbo", file)
+    if len(ll) != len(elbo) or not torch.isfinite(ll).all():
+        raise UserInputError(f"{file} holds no finite log p(x) and ELBO for every point")
+    _check_fresh(run)
+    k = points.get("num_samples")
+    return _Scored(run, config, ll, elbo, k if isinstance(k, int) else None)
 
 
-def _check_same_test_set(base: Path, base_data: dict, run: Path, data: dict) -> None:
-    for key in TEST_SET_KEYS:
-        if base_data.get(key) != data.get(key):
+def _check_pairable(base: _Scored, run: _Scored) -> None:
+    """Refuse two runs whose per-point scores are not of the same points and quantity."""
+    a, b = base.config, run.config
+    points_a = scored_points(a.data)
+    for key, value in scored_points(b.data).items():
+        if points_a[key] != value:
             raise UserInputError(
-                f"{run} and {base} were scored on different test sets: data.{key} is "
-                f"{data.get(key)!r} against {base_data.get(key)!r}, so their points "
-                "cannot be paired"
+                f"{run.folder} and {base.folder} were scored on different test sets: "
+                f"{key} {value!r} against {points_a[key]!r}, so their points cannot be paired"
             )
+    if a.data.context != b.data.context:
+        raise UserInputError(
+            f"{run.folder} scores log p(x | {b.data.context}) and {base.folder} "
+            f"log p(x | {a.data.context}): different quantities"
+        )
+    if a.model.likelihood != b.model.likelihood:
+        raise UserInputError(
+            f"{run.folder} uses the {b.model.likelihood} likelihood and {base.folder} the "
+            f"{a.model.likelihood}: their log p(x) are not in the same units"
+        )
+    if len(run.log_likelihood) != len(base.log_likelihood):
+        raise UserInputError(
+            f"{run.folder} has {len(run.log_likelihood)} scored test points and "
+            f"{base.folder} {len(base.log_likelihood)}: they cannot be paired"
+        )
+
+
+def _row(base: _Scored, run: _Scored) -> PairedRow:
+    ll, ll_se = mean_and_se(run.log_likelihood)
+    d_ll, d_ll_se = paired_difference(run.log_likelihood, base.log_likelihood)
+    d_elbo, d_elbo_se = paired_difference(run.elbo, base.elbo)
+    return PairedRow(str(run.folder), run.num_samples, ll, ll_se, d_ll, d_ll_se, d_elbo, d_elbo_se)
 
 
 def paired_runs(runs: Sequence[str | Path]) -> list[PairedRow]:
@@ -80,11 +161,12 @@ def paired_runs(runs: Sequence[str | Path]) -> list[PairedRow]:
     first run, over the same test points.
 
     Raises :class:`~ppvae.errors.UserInputError` for fewer than two runs, a folder without
-    ``pointwise.pt``, or runs scored on different test sets.
+    current ``pointwise.pt`` scores, a point estimate, or runs whose scores are not of the
+    same test points (:func:`scored_points`), context and likelihood.
 
     Example:
         >>> import tempfile
-        >>> from ppvae.runs import RunConfig, FitConfig, EvalConfig, fit_run
+        >>> from ppvae.runs import FitConfig, EvalConfig, fit_run
         >>> from ppvae.models import ModelConfig
         >>> folders = []
         >>> for epochs in (1, 3):
@@ -98,25 +180,12 @@ def paired_runs(runs: Sequence[str | Path]) -> list[PairedRow]:
         >>> rows[0].delta_log_likelihood, rows[1].delta_log_likelihood > 0
         (0.0, True)
     """
-    folders = [Path(r) for r in runs]
-    if len(folders) < 2:
+    if len(runs) < 2:
         raise UserInputError("give at least two run folders: a baseline, then the runs to compare")
-    base_data, base = _scores(folders[0])
-    rows = []
-    for folder in folders:
-        data, points = _scores(folder)
-        _check_same_test_set(folders[0], base_data, folder, data)
-        if points["log_likelihood"].shape != base["log_likelihood"].shape:
-            raise UserInputError(
-                f"{folder} has {len(points['log_likelihood'])} scored test points and "
-                f"{folders[0]} {len(base['log_likelihood'])}: they cannot be paired"
-            )
-        ll, ll_se = mean_and_se(points["log_likelihood"])
-        d_ll, d_ll_se = paired_difference(points["log_likelihood"], base["log_likelihood"])
-        d_elbo, d_elbo_se = paired_difference(points["elbo"], base["elbo"])
-        k = int(points.get("num_samples", 0))
-        rows.append(PairedRow(str(folder), k, ll, ll_se, d_ll, d_ll_se, d_elbo, d_elbo_se))
-    return rows
+    scored = [_scored(Path(r)) for r in runs]
+    for run in scored[1:]:
+        _check_pairable(scored[0], run)
+    return [_row(scored[0], run) for run in scored]
 
 
 def format_paired(rows: Sequence[PairedRow]) -> str:
@@ -132,9 +201,10 @@ def format_paired(rows: Sequence[PairedRow]) -> str:
         "|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows):
-        name = f"{r.run} (baseline)" if i == 0 else r.run
+        name = r.run.replace("|", "\\|") + (" (baseline)" if i == 0 else "")
         d_ll = "0" if i == 0 else f"{r.delta_log_likelihood:+.3f} ± {r.delta_log_likelihood_se:.3f}"
         d_elbo = "0" if i == 0 else f"{r.delta_elbo:+.3f} ± {r.delta_elbo_se:.3f}"
         ll = f"{r.log_likelihood:.3f} ± {r.log_likelihood_se:.3f}"
-        lines.append(f"| {name} | {r.num_samples} | {ll} | {d_ll} | {d_elbo} |")
+        k = "?" if r.num_samples is None else r.num_samples
+        lines.append(f"| {name} | {k} | {ll} | {d_ll} | {d_elbo} |")
     return "\n".join(lines)

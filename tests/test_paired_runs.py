@@ -73,8 +73,57 @@ def test_runs_scored_on_another_test_binarisation_are_refused(runs, tmp_path, ca
     write_json(other / "config.json", config)
     assert main(["paired", str(runs[0]), str(other)]) == 2
     err = capsys.readouterr().err
-    assert "different test sets: data.binarization_seed is 7 against 0" in err
+    assert "different test sets: binarization_seed 7 against 0" in err
     assert "Traceback" not in err
+
+
+def _edited(run: Path, dest: Path, section: str, key: str, value) -> Path:
+    """A copy of ``run`` whose ``config.json`` says ``section.key = value``."""
+    other = _copy(run, dest)
+    config = read_json(other / "config.json")
+    config[section][key] = value
+    write_json(other / "config.json", config)
+    return other
+
+
+def test_static_binarisation_scores_the_same_points_as_dynamic(runs, tmp_path):
+    static = _edited(runs[1], tmp_path / "static", "data", "binarize", "static")
+    (row,) = paired_runs([runs[0], static])[1:]
+    assert row.delta_log_likelihood == paired_runs(runs)[1].delta_log_likelihood
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("model", "likelihood", "gaussian", "not in the same units"),
+        ("model", "guide", "delta", "point estimate"),
+        ("data", "context", "labels", "different quantities"),
+        ("data", "name", "mnist", "different test sets: dataset 'mnist'"),
+    ],
+)
+def test_scores_of_other_quantities_are_refused(
+    runs, tmp_path, capsys, section, key, value, message
+):
+    other = _edited(runs[1], tmp_path / "other", section, key, value)
+    assert main(["paired", str(runs[0]), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_scores_of_earlier_weights_are_refused(runs, tmp_path):
+    stale = _copy(runs[1], tmp_path / "stale")
+    metrics = read_json(stale / "metrics.json")
+    write_json(stale / "metrics.json", {**metrics, "epochs": 2})
+    with pytest.raises(UserInputError, match="scores are of epoch 2, its checkpoint of epoch 4"):
+        paired_runs([runs[0], stale])
+
+
+@pytest.mark.parametrize("config", ["[]", '{"data": "x"}'])
+def test_a_foreign_config_exits_2(runs, tmp_path, capsys, config):
+    other = _copy(runs[1], tmp_path / "foreign")
+    (other / "config.json").write_text(config)
+    assert main(["paired", str(runs[0]), str(other)]) == 2
+    assert "is not a ppvae run configuration" in capsys.readouterr().err
 
 
 def test_a_different_number_of_scored_points_is_refused(runs, tmp_path):
@@ -93,8 +142,14 @@ def test_a_run_without_scores_says_how_to_score_it(runs, tmp_path, capsys):
     assert f"score it with `ppvae evaluate {other}`" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [["one"], ["/no/such/run", "/no/such/other"]])
-def test_too_few_or_missing_runs_exit_2(runs, args, capsys):
-    argv = [str(runs[0])] if args == ["one"] else args
-    assert main(["paired", *argv]) == 2
-    assert "error:" in capsys.readouterr().err
+def test_one_run_or_missing_runs_exit_2(runs, capsys):
+    assert main(["paired", str(runs[0])]) == 2
+    assert "give at least two run folders" in capsys.readouterr().err
+    assert main(["paired", "/no/such/run", "/no/such/other"]) == 2
+    assert "/no/such/run is not a ppvae run folder" in capsys.readouterr().err
+
+
+def test_a_csv_path_that_is_a_folder_is_refused_before_reading(runs, tmp_path, capsys):
+    assert main(["paired", *map(str, runs), "--csv", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "give a file path in an existing folder" in captured.err and not captured.out
