@@ -97,15 +97,21 @@ def _write_export(run: Path, ckpt: dict[str, Any], folder: Path) -> None:
     slim.update(model=final_weights(ckpt), **{EXPORTED: ckpt.get(EXPORTED, run.resolve().name)})
     if slim.get("history"):
         write_csv(folder / "history.csv", slim["history"])
-    if _scores_match(run, ckpt):
+    if scores_match(run, ckpt):
         for name in SCORES:
             if (run / name).is_file():
                 write_bytes(folder / name, (run / name).read_bytes())
     save_checkpoint(folder / "checkpoint.pt", slim)
 
 
-def _scores_match(run: Path, ckpt: dict[str, Any]) -> bool:
-    """Whether ``run/metrics.json`` scored the checkpoint's weights (same epoch count)."""
+def scores_match(run: Path, ckpt: dict[str, Any]) -> bool:
+    """Whether ``run/metrics.json`` scored the checkpoint's weights (same epoch count).
+
+    Example:
+        >>> import tempfile
+        >>> scores_match(Path(tempfile.mkdtemp()), {"epoch": 3})  # no metrics.json
+        False
+    """
     if not (run / "metrics.json").is_file():
         return False
     return read_json(run / "metrics.json").get("epochs") == ckpt.get("epoch")

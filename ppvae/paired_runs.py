@@ -21,6 +21,7 @@ import torch
 
 from ppvae.data import DataConfig
 from ppvae.errors import UserInputError
+from ppvae.export import scores_match
 from ppvae.inference.checkpoint import load_checkpoint
 from ppvae.inference.evaluate import mean_and_se
 from ppvae.inference.paired import paired_difference
@@ -89,11 +90,12 @@ def _check_fresh(run: Path) -> None:
     """Refuse scores of other weights than the checkpoint's (a run resumed since)."""
     if not (run / "metrics.json").is_file() or not (run / "checkpoint.pt").is_file():
         return
-    scored = read_json(run / "metrics.json").get("epochs")
-    trained = load_checkpoint(run / "checkpoint.pt").get("epoch")
-    if scored != trained:
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    if not scores_match(run, ckpt):
+        scored = read_json(run / "metrics.json").get("epochs")
         raise UserInputError(
-            f"{run}'s test scores are of epoch {scored}, its checkpoint of epoch {trained}; "
+            f"{run}'s test scores are of epoch {scored}, its checkpoint of epoch "
+            f"{ckpt.get('epoch')}; "
             f"score it again with `ppvae evaluate {run}`"
         )
 
