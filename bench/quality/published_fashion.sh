@@ -9,6 +9,7 @@
 #   EPOCHS=500 TAG=gated bash bench/quality/published_fashion.sh vamp --activation gated
 #   EPOCHS=700 TAG=c500 bash bench/quality/published_fashion.sh vamp --prior-arg components=500
 #   EPOCHS=700 TAG=hvae bash bench/quality/published_fashion.sh vamp --levels 2   # two latent layers
+#   EPOCHS=300 TAG=convhvae bash bench/quality/published_fashion.sh vamp --net conv --levels 2
 #   K=5 EPOCHS=500 bash bench/quality/published_fashion.sh normal    # the IWAE bound, K = 5
 #
 # With K set, the training objective is the importance-weighted bound with K samples per
