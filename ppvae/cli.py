@@ -34,7 +34,10 @@ from ppvae.sweep import SWEEP_FILES, beta_sweep
 
 # What survives an interrupted command, and how to go on.
 INTERRUPTED = {
-    "fit": "; the last finished epoch is in the run folder's checkpoint.pt: continue with --resume",
+    "fit": "; the last finished epoch is in the run folder's checkpoint.pt: continue with "
+    "--resume (an interrupted test evaluation goes on from its last finished batch)",
+    "evaluate": "; the finished test batches are kept in the run folder: run the same "
+    "ppvae evaluate command again to go on from them",
     "sweep": "; finished betas are kept and the interrupted one resumes from its checkpoint: "
     "run the same ppvae sweep command again",
     "compare": "; finished runs are kept and the interrupted one resumes from its checkpoint: "

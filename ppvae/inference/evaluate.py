@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
 from ppvae.inference.elbo import max_plate_nesting, traces
+from ppvae.inference.resumable import Partial, fingerprint, rng_state, set_rng_state
 from ppvae.seeding import seeded
 
 DATA_PLATE = "data"
@@ -231,6 +233,7 @@ def pointwise(
     seed: int = 0,
     progress: bool = False,
     max_elements: int = 2**24,
+    partial: str | os.PathLike | None = None,
 ) -> Pointwise:
     """Per-data-point estimates from ``num_samples`` guide samples per data point.
 
@@ -239,6 +242,12 @@ def pointwise(
     being the larger of a data point's size and a mixture prior's components × latent
     size (see :func:`elements_per_sample`).  Sampling is seeded
     by ``seed`` without disturbing the caller's random state.
+
+    With ``partial`` a file, the finished batches are kept there (every
+    :data:`~ppvae.inference.resumable.SAVE_EVERY_SECONDS` and when interrupted), and a
+    later call with the same model, data and settings goes on from them with the same
+    random stream, so its result equals an uninterrupted one; the file is deleted when
+    the evaluation completes (see :mod:`ppvae.inference.resumable`).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -252,24 +261,55 @@ def pointwise(
     if len(x) == 0:
         raise UserInputError("there are no data points to evaluate")
     device = next(iter(vae.parameters()), torch.empty(0)).device
-    parts: list[dict[str, torch.Tensor]] = []
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
+    settings = {"k": num_samples, "b": batch_size, "seed": seed, "max_elements": max_elements}
+    done = Partial.open(partial, fingerprint(vae, [x, y], **settings) if partial else "")
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
         defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
         if not defined:
             num_samples = chunk = 1  # one code per point; importance sampling is undefined
-        starts = range(0, len(x), batch_size)
-        for start in tqdm(starts, disable=not progress, desc="evaluate", unit="batch"):
-            xb, yb = _batch(x, y, start, batch_size, device)
-            parts.append(
-                _batch_estimates(vae.model, vae.guide, xb, yb, num_samples, chunk, nesting)
-            )
+        if done.rng is not None:
+            set_rng_state(done.rng, device)  # the stream as it was after the last saved batch
+        plan = (num_samples, chunk, nesting)
+        _evaluate_batches(vae, x, y, batch_size, plan, done, progress)
+    parts = done.parts
+    done.finish()
     cat = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
     if not defined:
         cat["log_likelihood"] = torch.full_like(cat["log_likelihood"], math.nan)
     return Pointwise(num_samples=num_samples, defined=defined, **cat)
+
+
+def _evaluate_batches(vae, x, y, batch_size, plan, done: Partial, progress: bool) -> None:
+    """Append each data batch's estimates to ``done.parts`` after those already there,
+    saving them now and then and when interrupted; ``plan`` is (K, chunk, nesting)."""
+    device = next(iter(vae.parameters()), torch.empty(0)).device
+    starts = range(0, len(x), batch_size)
+    bar = tqdm(
+        total=len(starts),
+        initial=len(done.parts),
+        disable=not progress,
+        desc="evaluate",
+        unit="batch",
+    )
+    state, saved = None, len(done.parts)
+    try:
+        for start in starts[len(done.parts) :]:
+            xb, yb = _batch(x, y, start, batch_size, device)
+            done.parts.append(_batch_estimates(vae.model, vae.guide, xb, yb, *plan))
+            state = rng_state(device)
+            if done.due():
+                done.save(state)
+                saved = len(done.parts)
+            bar.update()
+    except BaseException:
+        if state is not None and len(done.parts) > saved:
+            done.save(state)  # keep what finished; the batch in flight is redone
+        raise
+    finally:
+        bar.close()
 
 
 @torch.no_grad()
