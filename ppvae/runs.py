@@ -7,7 +7,7 @@
     history.csv           per-epoch train/validation ELBO and seconds
     metrics.json          test metrics in nats per example (names are stable)
     pointwise.pt          per-test-example log p(x) and ELBO (for paired comparisons)
-    evaluation.partial.pt the finished test batches of an interrupted evaluation (deleted
+    evaluation-*.partial.pt  the finished test batches of an interrupted evaluation (deleted
                           when it completes; the next fit --resume or evaluate goes on from it)
     samples.png, reconstructions.png, elbo.png
 
@@ -33,6 +33,7 @@ from ppvae.data import Data, DataConfig, load_data, resolve_binarize
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import check_resumable, load_checkpoint, load_weights
 from ppvae.inference.evaluate import is_discrete, pointwise, summarize
+from ppvae.inference.resumable import PATTERN as PARTIAL_PATTERN
 from ppvae.inference.svi import (
     FitConfig,
     FitResult,
@@ -65,7 +66,6 @@ RUN_FILES = (
     "traversals.png",
     "continuations.png",
 )
-PARTIAL_FILE = "evaluation.partial.pt"  # an interrupted test evaluation's finished batches
 
 
 @dataclass
@@ -195,7 +195,8 @@ def start_folder(out: Path, resume: bool, overwrite: bool) -> None:
     if overwrite and not resume:
         for name in existing:
             (out / name).unlink()
-        (out / PARTIAL_FILE).unlink(missing_ok=True)
+        for partial in out.glob(PARTIAL_PATTERN):  # an interrupted evaluation's batches
+            partial.unlink()
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)  # an interrupted write's leftovers
 
@@ -348,7 +349,7 @@ def _test_metrics(
         batch_size=config.eval.batch_size,
         seed=config.eval.seed,
         progress=config.fit.progress,
-        partial=None if out is None else out / PARTIAL_FILE,
+        partial_dir=out,
     )
     m = summarize(points, is_discrete(vae), math.prod(x.shape[1:]), time.perf_counter() - start)
     if out is not None:  # per-test-point values, for paired comparisons between runs

@@ -233,7 +233,7 @@ def pointwise(
     seed: int = 0,
     progress: bool = False,
     max_elements: int = 2**24,
-    partial: str | os.PathLike | None = None,
+    partial_dir: str | os.PathLike | None = None,
 ) -> Pointwise:
     """Per-data-point estimates from ``num_samples`` guide samples per data point.
 
@@ -243,11 +243,11 @@ def pointwise(
     size (see :func:`elements_per_sample`).  Sampling is seeded
     by ``seed`` without disturbing the caller's random state.
 
-    With ``partial`` a file, the finished batches are kept there (every
-    :data:`~ppvae.inference.resumable.SAVE_EVERY_SECONDS` and when interrupted), and a
-    later call with the same model, data and settings goes on from them with the same
-    random stream, so its result equals an uninterrupted one; the file is deleted when
-    the evaluation completes (see :mod:`ppvae.inference.resumable`).
+    With ``partial_dir`` a folder, the finished batches are kept in a file there (after a
+    batch once :data:`~ppvae.inference.resumable.SAVE_EVERY_SECONDS` have passed, and when
+    interrupted), and a later call with the same model, data and settings goes on from
+    them with the same random stream, so its result equals an uninterrupted one; the file
+    is deleted when the evaluation completes (see :mod:`ppvae.inference.resumable`).
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -265,8 +265,9 @@ def pointwise(
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
     settings = {"k": num_samples, "b": batch_size, "seed": seed, "max_elements": max_elements}
-    done = Partial.open(partial, fingerprint(vae, [x, y], **settings) if partial else "")
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
+        key = fingerprint(vae, [x, y], device=device.type, **settings) if partial_dir else ""
+        done = Partial.open(partial_dir, key)
         defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
         if not defined:
             num_samples = chunk = 1  # one code per point; importance sampling is undefined
@@ -294,19 +295,16 @@ def _evaluate_batches(vae, x, y, batch_size, plan, done: Partial, progress: bool
         desc="evaluate",
         unit="batch",
     )
-    state, saved = None, len(done.parts)
     try:
         for start in starts[len(done.parts) :]:
             xb, yb = _batch(x, y, start, batch_size, device)
-            done.parts.append(_batch_estimates(vae.model, vae.guide, xb, yb, *plan))
-            state = rng_state(device)
+            part = _batch_estimates(vae.model, vae.guide, xb, yb, *plan)
+            done.add(part, rng_state(device))
             if done.due():
-                done.save(state)
-                saved = len(done.parts)
+                done.save()
             bar.update()
     except BaseException:
-        if state is not None and len(done.parts) > saved:
-            done.save(state)  # keep what finished; the batch in flight is redone
+        done.save()  # keep what finished; the batch in flight is redone
         raise
     finally:
         bar.close()
