@@ -19,8 +19,9 @@ FORMAT_VERSION = 1
 EXPORTED = "exported_from"  # marks a weights-only export (ppvae.export); the source folder
 
 
-def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Snapshot of torch's global RNG (used by Pyro's sampling) and the data generator.
+def rng_state(generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Snapshot of torch's global RNG (used by Pyro's sampling) and the data generator
+    (when given).
 
     Example:
         >>> g = torch.Generator().manual_seed(1)
@@ -30,13 +31,15 @@ def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
         >>> bool(torch.rand(1, generator=g) == a)
         True
     """
-    state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    state = {"torch": torch.get_rng_state()}
+    if generator is not None:
+        state["data"] = generator.get_state()
     if torch.cuda.is_available():
         state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     return state
 
 
-def set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+def set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> None:
     """Restore a snapshot taken by :func:`rng_state`.
 
     Example:
@@ -47,7 +50,8 @@ def set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) ->
         True
     """
     torch.set_rng_state(state["torch"])
-    generator.set_state(state["data"])
+    if generator is not None:
+        generator.set_state(state["data"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(state["cuda"]))
 

@@ -35,8 +35,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
+from ppvae.inference.checkpoint import rng_state, set_rng_state
 from ppvae.inference.elbo import max_plate_nesting, traces
-from ppvae.inference.resumable import Partial, fingerprint, rng_state, set_rng_state
+from ppvae.inference.resumable import Partial, fingerprint
 from ppvae.seeding import seeded
 
 DATA_PLATE = "data"
@@ -272,7 +273,7 @@ def pointwise(
         if not defined:
             num_samples = chunk = 1  # one code per point; importance sampling is undefined
         if done.rng is not None:
-            set_rng_state(done.rng, device)  # the stream as it was after the last saved batch
+            set_rng_state(done.rng)  # the stream as it was after the last saved batch
         plan = (num_samples, chunk, nesting)
         _evaluate_batches(vae, x, y, batch_size, plan, done, progress)
     parts = done.parts
@@ -284,8 +285,8 @@ def pointwise(
 
 
 def _evaluate_batches(vae, x, y, batch_size, plan, done: Partial, progress: bool) -> None:
-    """Append each data batch's estimates to ``done.parts`` after those already there,
-    saving them now and then and when interrupted; ``plan`` is (K, chunk, nesting)."""
+    """Add each data batch's estimates to ``done`` after those already there, saving them
+    now and then and when interrupted; ``plan`` is (K, chunk, nesting)."""
     device = next(iter(vae.parameters()), torch.empty(0)).device
     starts = range(0, len(x), batch_size)
     bar = tqdm(
@@ -299,7 +300,7 @@ def _evaluate_batches(vae, x, y, batch_size, plan, done: Partial, progress: bool
         for start in starts[len(done.parts) :]:
             xb, yb = _batch(x, y, start, batch_size, device)
             part = _batch_estimates(vae.model, vae.guide, xb, yb, *plan)
-            done.add(part, rng_state(device))
+            done.add(part, rng_state())
             if done.due():
                 done.save()
             bar.update()

@@ -75,32 +75,6 @@ def partial_file(folder: str | os.PathLike, key: str) -> Path:
     return Path(folder) / f"evaluation-{key[:12]}.partial.pt"
 
 
-def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    """The CPU generator's state, and that of ``device``'s when it is a CUDA device.
-
-    Example:
-        >>> sorted(rng_state(torch.device("cpu")))
-        ['cpu']
-    """
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
-    """Restore what :func:`rng_state` returned.
-
-    Example:
-        >>> s = rng_state(torch.device("cpu")); a = torch.rand(1)
-        >>> set_rng_state(s, torch.device("cpu")); bool(torch.rand(1) == a)
-        True
-    """
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
 @dataclass
 class Partial:
     """The finished batches of one evaluation, each with the random generators' state
