@@ -26,7 +26,9 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
         help="copy a run with its reported weights only, to keep, share or start from",
         description="Write DEST: RUN's config.json and history, a checkpoint.pt holding only "
         "the weights RUN reports (the best epoch's under early stopping), and RUN's "
-        "metrics.json and pointwise.pt when they score those weights. With no optimiser or "
+        "metrics.json and pointwise.pt when they score those weights (and an interrupted test "
+        "evaluation's finished batches, which `ppvae evaluate DEST` goes on from). With no "
+        "optimiser or "
         "RNG state it is about a quarter of the training checkpoint. `ppvae evaluate`, "
         "`ppvae generate` and the other tools read DEST as they read RUN, and `ppvae fit "
         "--init-from DEST` starts a new fit from it; it cannot be resumed. DEST is written "

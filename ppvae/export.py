@@ -3,12 +3,16 @@
 A training checkpoint holds the optimiser's two moment estimates, the RNG states and,
 under early stopping, a second copy of the weights: three to four times the model.
 :func:`export_run` writes a new folder with the run's ``config.json`` and ``history.csv``,
-its ``metrics.json`` and ``pointwise.pt`` when they score these weights, and a
+its ``metrics.json`` and ``pointwise.pt`` when they score these weights, the finished
+batches of an interrupted test evaluation (``evaluation-*.partial.pt``), and a
 ``checkpoint.pt`` that keeps only the weights the run reports
 (:func:`~ppvae.inference.warm_start.final_weights`) and its history.  Everything that reads
 a finished run reads the export the same way: ``ppvae evaluate`` re-scores it, ``ppvae
 generate`` samples from it, ``--init-from`` starts a new fit from it.  It cannot be
-resumed: there is no optimiser state to resume.
+resumed: there is no optimiser state to resume.  An evaluation interrupted in the run
+folder goes on in the export (``ppvae evaluate EXPORT`` with the same settings), on this
+machine or another with the same torch build: the partial file is keyed by the weights,
+data and settings (:mod:`ppvae.inference.resumable`), which the export leaves unchanged.
 
 The folder is written whole or not at all (a temporary sibling renamed into place), so an
 interrupted export never leaves new settings beside old weights.
@@ -23,6 +27,7 @@ from typing import Any
 
 from ppvae.errors import UserInputError
 from ppvae.inference.checkpoint import EXPORTED, load_checkpoint, save_checkpoint
+from ppvae.inference.resumable import PATTERN as PARTIALS
 from ppvae.inference.warm_start import final_weights
 from ppvae.io import read_json, write_bytes, write_csv
 
@@ -101,6 +106,8 @@ def _write_export(run: Path, ckpt: dict[str, Any], folder: Path) -> None:
         for name in SCORES:
             if (run / name).is_file():
                 write_bytes(folder / name, (run / name).read_bytes())
+    for partial in sorted(run.glob(PARTIALS)):  # an interrupted evaluation goes on there
+        write_bytes(folder / partial.name, partial.read_bytes())
     save_checkpoint(folder / "checkpoint.pt", slim)
 
 

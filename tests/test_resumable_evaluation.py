@@ -248,3 +248,23 @@ def test_overwrite_removes_an_interrupted_evaluation(monkeypatch, tmp_path):
     assert len(_files(run)) == 1
     fit_run(config, run, overwrite=True)
     assert _files(run) == []
+
+
+def test_an_export_carries_an_interrupted_evaluation_on(monkeypatch, tmp_path):
+    """`ppvae export` of a run whose test evaluation was interrupted keeps the finished
+    batches: `ppvae evaluate EXPORT` (in another session, from a copy kept in git) redoes
+    only the rest and ends with the uninterrupted scores."""
+    config, run, straight = _small_run(tmp_path)
+    fit_run(config, straight)
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 3, k=30)
+        with pytest.raises(KeyboardInterrupt):
+            fit_run(config, run)
+    export = tmp_path / "export"
+    assert main(["export", str(run), str(export)]) == 0
+    assert [f.name for f in _files(export)] == [f.name for f in _files(run)]
+    calls = _interrupt_at(monkeypatch, 0, k=30)
+    assert main(["evaluate", str(export), "--no-progress"]) == 0
+    batches = math.ceil(len(torch.load(straight / "pointwise.pt")["elbo"]) / 100)
+    assert len(calls) == batches - 2 and _files(export) == []
+    _same_scores(export, straight)
