@@ -28,8 +28,8 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
         "the weights RUN reports (the best epoch's under early stopping), and RUN's "
         "metrics.json and pointwise.pt when they score those weights (and an interrupted test "
         "evaluation's finished batches, which `ppvae evaluate DEST` goes on from). With no "
-        "optimiser or "
-        "RNG state it is about a quarter of the training checkpoint. `ppvae evaluate`, "
+        "optimiser or RNG state it is about a quarter of the training checkpoint. `ppvae "
+        "evaluate`, "
         "`ppvae generate` and the other tools read DEST as they read RUN, and `ppvae fit "
         "--init-from DEST` starts a new fit from it; it cannot be resumed. DEST is written "
         "whole or not at all.",

@@ -102,12 +102,11 @@ def _write_export(run: Path, ckpt: dict[str, Any], folder: Path) -> None:
     slim.update(model=final_weights(ckpt), **{EXPORTED: ckpt.get(EXPORTED, run.resolve().name)})
     if slim.get("history"):
         write_csv(folder / "history.csv", slim["history"])
-    if scores_match(run, ckpt):
-        for name in SCORES:
-            if (run / name).is_file():
-                write_bytes(folder / name, (run / name).read_bytes())
-    for partial in sorted(run.glob(PARTIALS)):  # an interrupted evaluation goes on there
-        write_bytes(folder / partial.name, partial.read_bytes())
+    scores = [run / name for name in SCORES] if scores_match(run, ckpt) else []
+    partials = sorted(run.glob(PARTIALS))  # an interrupted evaluation goes on in the export
+    for path in scores + partials:
+        if path.is_file():
+            write_bytes(folder / path.name, path.read_bytes())
     save_checkpoint(folder / "checkpoint.pt", slim)
 
 
