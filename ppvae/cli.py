@@ -36,6 +36,7 @@ from ppvae.sweep import SWEEP_FILES, beta_sweep
 INTERRUPTED = {
     "fit": "; the last finished epoch is in the run folder's checkpoint.pt: continue with "
     "--resume (an interrupted test evaluation goes on from its last finished batch)",
+    "refit-prior": "; nothing was written: DEST is written whole or not at all",
     "evaluate": "; the finished test batches are kept in the run folder: run the same "
     "ppvae evaluate command again to go on from them",
     "sweep": "; finished betas are kept and the interrupted one resumes from its checkpoint: "
@@ -650,6 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ppvae.cli_paired import add_paired_command
 
     add_paired_command(sub)
+    from ppvae.cli_refit import add_refit_command
+
+    add_refit_command(sub)
     return parser
 
 
@@ -967,6 +971,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppvae.cli_paired import COMMANDS as PAIRED
 
     commands.update(PAIRED)
+    from ppvae.cli_refit import COMMANDS as REFIT
+
+    commands.update(REFIT)
     command = commands[args.command]
     try:
         return command(args)

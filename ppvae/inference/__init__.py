@@ -18,6 +18,7 @@ from ppvae.inference.evaluate import (
 from ppvae.inference.free_bits import FreeBitsELBO
 from ppvae.inference.kl_weight import KLSchedule, LatentScale
 from ppvae.inference.paired import across_seeds, paired_difference
+from ppvae.inference.prior_fit import fit_prior, mean_log_density, posterior_draws
 from ppvae.inference.svi import (
     FitConfig,
     FitResult,
@@ -43,6 +44,7 @@ __all__ = [
     "elbo",
     "evaluate",
     "fit",
+    "fit_prior",
     "has_analytic_kl",
     "has_log_likelihood",
     "importance_draws",
@@ -50,10 +52,12 @@ __all__ = [
     "log_likelihood",
     "make_elbo",
     "mean_and_se",
+    "mean_log_density",
     "paired_difference",
     "pareto_khat",
     "penalized",
     "pointwise",
+    "posterior_draws",
     "unreliable_share",
     "validation_terms",
     "warm_start",

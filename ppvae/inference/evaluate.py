@@ -345,13 +345,18 @@ def importance_draws(
     seed: int = 0,
     keep_latents: int = 0,
     max_elements: int = 2**24,
+    site: str | None = None,
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The guide's draws z_k ~ q(z | x) and their log importance weights.
 
     Returns ``(log_weights, latents)``: log weights (N, K) in float64 as in
     :func:`importance_log_weights`, and the draws of the first ``keep_latents`` data
     points, flattened to (min(N, keep_latents), K, L) (L numbers in z; a (T, D) sequence
-    latent gives L = T·D).  Samples are drawn in chunks as in :func:`pointwise`.
+    latent gives L = T·D).  ``site`` keeps one latent site's draws (``"z"``, the top layer
+    of a hierarchical VAE); by default every latent site's, concatenated in guide order.
+    Samples are drawn in chunks as in :func:`pointwise`; ``progress`` shows a bar over the
+    batches.
 
     Example:
         >>> from ppvae.models import build_vae, ModelConfig
@@ -368,7 +373,8 @@ def importance_draws(
         defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
         if not defined:
             raise UserInputError("a point-mass guide or a flat prior has no importance weights")
-        for start in range(0, len(x), batch_size):
+        starts = range(0, len(x), batch_size)
+        for start in tqdm(starts, desc="draw", unit="batch", disable=not progress):
             xb, yb = _batch(x, y, start, batch_size, device)
             keep = max(0, min(keep_latents - start, len(xb)))
             w, z = [], []
@@ -377,7 +383,8 @@ def importance_draws(
                 terms = _log_terms(vae.model, vae.guide, xb, yb, n, nesting)
                 log_w = terms["lik"].double() + terms["prior"].double() - terms["q"].double()
                 w.append(log_w.T.cpu())  # (B, n)
-                z.append(terms["z"].transpose(0, 1)[:keep].cpu())  # (keep, n, L)
+                draws = terms["z"] if site is None else _site_draws(terms, site)
+                z.append(draws.transpose(0, 1)[:keep].cpu())  # (keep, n, L)
             weights.append(torch.cat(w, dim=1))
             if keep:
                 latents.append(torch.cat(z, dim=1))
@@ -395,6 +402,13 @@ def _plan(vae, x, y, num_samples, batch_size, max_elements, seed) -> tuple[bool,
         defined = has_log_likelihood(vae.model, vae.guide, *first)
         cost = max(math.prod(x.shape[1:]), elements_per_sample(vae.model, vae.guide, *first))
     return defined, nesting, max(1, min(num_samples, max_elements // (batch_size * cost)))
+
+
+def _site_draws(terms: dict, site: str) -> torch.Tensor:
+    if site not in terms["sites"]:
+        names = list(terms["sites"])
+        raise UserInputError(f"the guide has no latent site {site!r}: it has {names}")
+    return terms["sites"][site]
 
 
 def elements_per_sample(model: Callable, guide: Callable, *args) -> int:
@@ -515,7 +529,7 @@ def _vectorize(fn: Callable, k: int, nesting: int) -> Callable:
 def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tensor]:
     """Per-(sample, data point) log p(x|z), log p(z), log q(z|x), each (k, B); the analytic
     KL per data point (B,) where available (NaN otherwise), the posterior mean (B, L) and
-    the draws themselves (k, B, L)."""
+    the draws themselves (k, B, L), all sites concatenated and per site in ``sites``."""
     guide_trace = poutine.trace(_vectorize(guide, k, nesting)).get_trace(x, y)
     model_trace = poutine.trace(
         poutine.replay(_vectorize(model, k, nesting), trace=guide_trace)
@@ -523,7 +537,7 @@ def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tens
     zeros = torch.zeros(k, x.shape[0], device=x.device)
     terms = {"lik": zeros, "prior": zeros, "q": zeros}
     kl = torch.zeros(x.shape[0], device=x.device)
-    means, draws = [], []
+    means, draws, sites = [], [], {}
     for name, site in _sample_sites(model_trace):
         if isinstance(site["fn"], dist.Unit):
             continue  # a pyro.factor penalty: training-only, not part of p(x, z)
@@ -532,11 +546,13 @@ def _log_terms(model, guide, x, y, k: int, nesting: int) -> dict[str, torch.Tens
         if not site["is_observed"]:
             q_site = guide_trace.nodes[name]
             kl = kl + _analytic_kl(q_site, site, nesting)
-    for _, site in _sample_sites(guide_trace):
+    for name, site in _sample_sites(guide_trace):
         terms["q"] = terms["q"] + _per_point(site, _log_prob(site), nesting)
         means.append(_posterior_mean(site, nesting))
-        draws.append(_draws(site, nesting))
-    return {**terms, "kl": kl, "mean": torch.cat(means, dim=1), "z": torch.cat(draws, dim=2)}
+        sites[name] = _draws(site, nesting)
+        draws.append(sites[name])
+    mean, z = torch.cat(means, dim=1), torch.cat(draws, dim=2)
+    return {**terms, "kl": kl, "mean": mean, "z": z, "sites": sites}
 
 
 def _sample_sites(trace):

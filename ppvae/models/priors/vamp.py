@@ -60,6 +60,22 @@ class VampPrior(nn.Module):
         """Share ``encoder`` (the guide's network) as the source of the mixture components."""
         self._encoder[:] = [encoder]
 
+    def init_from_data(self, z: torch.Tensor, x: torch.Tensor) -> None:
+        """Start the pseudo-inputs at distinct random data points ``x`` (N, *x_shape), so
+        the prior starts as the encoder's posteriors of K training images (``z`` unused).
+
+        Example:
+            >>> p = VampPrior(2, (6,), components=3)
+            >>> p.init_from_data(torch.zeros(5, 2), torch.ones(5, 6))
+            >>> bool((p.pseudo_inputs == 1).all())
+            True
+        """
+        k = self.pseudo_inputs.shape[0]
+        if len(x) < k:
+            raise UserInputError(f"{k} pseudo-inputs need at least {k} data points, got {len(x)}")
+        pick = torch.randperm(len(x))[:k]
+        self.pseudo_inputs.data.copy_(x[pick].to(self.pseudo_inputs))
+
     def forward(self, context: torch.Tensor | None = None) -> dist.Distribution:
         if not self._encoder:
             raise UserInputError(
