@@ -69,7 +69,12 @@ def add_refit_command(sub: argparse._SubParsersAction) -> None:
         default=d.eval_every,
         help="steps between held-out checks",
     )
-    p.add_argument("--seed", type=int, default=d.seed, help="seeds the draws and the batches")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seeds the binarisation, the draws, the start and the batches",
+    )
     p.add_argument(
         "--from-source",
         action="store_true",
@@ -92,15 +97,15 @@ def _cmd_refit(args: argparse.Namespace) -> int:
     )
     prior_args = parse_prior_args(args.prior_args)
     s = refit_prior_run(args.run, args.dest, args.prior, prior_args, settings)
-    print(f"wrote {args.dest} ({s['seconds']:.0f} s)")
+    print(f"wrote {args.dest} ({s['seconds']:.0f} s; best check at step {s['best_step']})")
     print(
-        f"  held-out mean log prior density: {s['val_log_density_source_prior']:.3f} with "
-        f"{args.run}'s prior, {s['val_log_density']:.3f} refitted (step {s['best_step']}): "
-        f"{s['gain']:+.3f} nats"
+        f"  on {s['report_images']} held-out validation images: mean log prior density "
+        f"{s['log_density_source_prior']:.3f} with the run's prior, {s['log_density']:.3f} "
+        f"refitted ({s['gain']:+.3f} nats, a lower bound on the change in log p(x))"
     )
     print(
-        f"  held-out log p(x) change on the same draws (K = {args.proposals}): "
-        f"{s['val_log_likelihood_change']:+.3f} ± {s['val_log_likelihood_change_se']:.3f} nats"
+        f"  change in log p(x) on the same draws (K = {args.proposals}): "
+        f"{s['log_likelihood_change']:+.3f} ± {s['log_likelihood_change_se']:.3f} nats"
     )
     print(f"  score it: ppvae evaluate {args.dest}")
     print(f"  compare: ppvae paired {args.run} {args.dest}")

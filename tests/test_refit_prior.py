@@ -161,11 +161,15 @@ def test_the_new_run_keeps_the_network_and_fits_the_prior(run, refitted, capsys)
     assert network and all(torch.equal(source[k], new[k]) for k in network)
     summary = read_json(refitted / "refit.json")
     assert summary["gain"] == pytest.approx(
-        summary["val_log_density"] - summary["val_log_density_source_prior"]
+        summary["log_density"] - summary["log_density_source_prior"]
     )
+    val = len(load_run(run)[1].x_val)  # the first half picks the step, the second reports
+    assert summary["report_images"] == val - val // 2 and summary["source"] == str(run.resolve())
     assert summary["gain"] > 0  # 8 free components beat N(0, I) at its own posteriors
+    assert summary["log_likelihood_change"] > 0 and summary["log_likelihood_change_se"] > 0
     rows = (refitted / "refit.csv").read_text().splitlines()
     assert rows[0].startswith("step,") and len(rows) == 1 + 4  # checks at 0, 100, 200, 300
+    assert (refitted / "history.csv").read_text() == (run / "history.csv").read_text()
 
 
 def test_the_new_run_scores_pairs_and_trains_on_like_any_run(run, refitted, capsys):
@@ -189,6 +193,63 @@ def test_a_vamp_prior_starts_from_training_images(run, tmp_path):
     # one Adam step of 1e-3 from binarised images: every value within 1e-3 of 0 or 1
     assert pseudo.shape == (5, 1, 8, 8)
     assert torch.minimum(pseudo.abs(), (pseudo - 1).abs()).max() <= 1.001e-3
+
+
+def test_the_command_prints_the_bound_and_the_change(run, tmp_path, capsys):
+    dest = tmp_path / "learned"
+    flags = ["--prior", "learned", "--steps", "50", "--eval-every", "25", "--no-progress"]
+    assert main(["refit-prior", str(run), str(dest), *flags]) == 0
+    out, s = capsys.readouterr().out, read_json(dest / "refit.json")
+    assert f"{s['gain']:+.3f} nats, a lower bound" in out
+    assert f"{s['log_likelihood_change']:+.3f} ± {s['log_likelihood_change_se']:.3f}" in out
+    assert f"ppvae evaluate {dest}" in out
+
+
+def test_a_two_level_run_refits_its_top_layer_only(tmp_path):
+    run, dest = tmp_path / "hvae", tmp_path / "hvae-mog"
+    assert main(["fit", *FAST, "--levels", "2", "--epochs", "2", "--out", str(run)]) == 0
+    source = load_run(run)[2]
+    x = load_run(run)[1].x_val[:4]
+    _, every = importance_draws(source, x, num_samples=3, keep_latents=4)
+    _, top = importance_draws(source, x, num_samples=3, keep_latents=4, site="z")
+    assert every.shape[-1] == 6 and torch.equal(top, every[..., :3])  # z, then z_lower
+    flags = ["--prior", "mixture", "--prior-arg", "components=4", "--steps", "20"]
+    assert main(["refit-prior", str(run), str(dest), *flags, "--no-progress"]) == 0
+    new = load_checkpoint(dest / "checkpoint.pt")["model"]
+    lower = [k for k in new if k.startswith(("lower_prior.", "lower_encoder."))]
+    assert lower and all(torch.equal(new[k], source.state_dict()[k]) for k in lower)
+    assert new["prior.locs"].shape == (4, 3)
+    assert math.isfinite(evaluate_run(dest, num_samples=4)["test_log_likelihood"])
+
+
+def test_from_source_keeps_a_flows_permutations(tmp_path):
+    run, dest = tmp_path / "flow", tmp_path / "flow-again"
+    fit = ["fit", *FAST, "--prior", "flow", "--epochs", "1", "--seed", "3"]
+    assert main([*fit, "--out", str(run)]) == 0
+    flags = ["--prior", "flow", "--from-source", "--steps", "1", "--lr", "1e-9"]
+    assert main(["refit-prior", str(run), str(dest), *flags, "--no-progress"]) == 0
+    s = read_json(dest / "refit.json")
+    # the same density (a seed-0 build alone would draw other permutations)
+    assert s["log_density"] == pytest.approx(s["log_density_source_prior"], abs=1e-5)
+
+
+def test_a_run_trained_with_free_bits_needs_a_prior_with_a_closed_form_kl(tmp_path, capsys):
+    run = tmp_path / "fb"
+    assert main(["fit", *FAST, "--free-bits", "0.1", "--epochs", "1", "--out", str(run)]) == 0
+    flags = ["--prior", "mixture", "--steps", "2", "--no-progress"]
+    assert main(["refit-prior", str(run), str(tmp_path / "mog"), *flags]) == 2
+    assert "training settings do not suit the new prior" in capsys.readouterr().err
+    assert not (tmp_path / "mog").exists()
+    assert main(["refit-prior", str(run), str(tmp_path / "g"), "--prior", "learned"]) == 0
+
+
+def test_a_sequence_prior_is_refused(tmp_path, capsys):
+    run = tmp_path / "md"
+    tiny = ["--epochs", "1", "--latent-dim", "2", "--hidden", "16", "--num-samples", "2"]
+    fit = ["fit", "--data", "moving-digits", "--prior", "markov", *tiny, "--no-progress"]
+    assert main([*fit, "--out", str(run)]) == 0
+    assert main(["refit-prior", str(run), str(tmp_path / "m"), "--prior", "markov"]) == 2
+    assert "vector latent" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
