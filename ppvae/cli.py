@@ -31,6 +31,7 @@ from ppvae.models.priors import PRIORS, parse_prior_args
 from ppvae.models.priors.registry import IMPROPER_PRIORS
 from ppvae.runs import RUN_FILES, EvalConfig, RunConfig, evaluate_run, fit_run, prepare
 from ppvae.sweep import SWEEP_FILES, beta_sweep
+from ppvae.termination import Terminated, sigterm_as_interrupt
 
 # What survives an interrupted command, and how to go on.
 INTERRUPTED = {
@@ -976,7 +977,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.update(REFIT)
     command = commands[args.command]
     try:
-        return command(args)
+        with sigterm_as_interrupt():
+            return command(args)
     except UserInputError as err:
         print(f"ppvae {args.command}: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
@@ -998,12 +1000,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        stop = "terminated" if isinstance(err, Terminated) else "interrupted"
         print(
-            f"\nppvae {args.command}: interrupted{INTERRUPTED.get(args.command, '')}",
+            f"\nppvae {args.command}: {stop}{INTERRUPTED.get(args.command, '')}",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
 
 
 if __name__ == "__main__":

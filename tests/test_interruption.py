@@ -145,3 +145,17 @@ def test_ctrl_c_stops_with_exit_130_and_says_how_to_continue(tmp_path):
     assert proc.returncode == 130 and "continue with --resume" in err and "Traceback" not in err
     _run("fit", *FIT, "--out", str(out), "--resume")
     assert (out / "metrics.json").exists()
+
+
+def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path):
+    out = tmp_path / "run"
+    proc = _ppvae("fit", *FIT, "--out", str(out), stderr=subprocess.PIPE)
+    _wait_for(proc, lambda: _epochs(out) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminated" in err and "continue with --resume" in err
+    assert "Traceback" not in err
+    kept = _epochs(out)
+    assert kept >= 1 and len(_history(out)) == kept  # the checkpoint holds every epoch shown
+    _run("fit", *FIT, "--out", str(out), "--resume")
+    assert (out / "metrics.json").exists()
