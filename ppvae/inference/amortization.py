@@ -160,7 +160,7 @@ def optimize_guide(
         raise UserInputError("the guide optimisation needs steps >= 0, particles >= 1, lr > 0")
     device = next(iter(vae.parameters()), torch.empty(0)).device
     x, y = x.to(device), None if y is None else y.to(device)
-    with scoring(vae), _frozen(vae), seeded(seed), pyro.validation_enabled(False):
+    with scoring(vae), frozen(vae), seeded(seed), pyro.validation_enabled(False):
         with torch.no_grad():
             local = PerPointGuide(vae, vae.encoder(x, y)).to(device)
         context = local.context(y)
@@ -241,7 +241,7 @@ def amortization_gap(
 
 
 @contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
+def frozen(module: nn.Module) -> Iterator[None]:
     """No gradients for ``module``'s parameters inside the block."""
     flags = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in flags:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ppvae.errors import UserInputError
+from ppvae.inference.amortization import frozen
 from ppvae.inference.evaluate import importance_draws
 
 LATENT = "z"  # the prior's site (the top layer of a hierarchical VAE)
@@ -171,7 +170,8 @@ def fit_prior(
     rows = [{"step": 0, "train_log_density": math.nan, "val_log_density": best[0]}]
     recent: list[float] = []
     bar = tqdm(total=steps, desc="refit prior", unit="step", disable=not progress)
-    with _only_prior_grads(prior), bar:
+    # a VampPrior's shared encoder must not move, and its gradients would only cost time
+    with frozen(nn.ModuleList(getattr(prior, "_encoder", []))), bar:
         for step in range(1, steps + 1):
             batch = train[torch.randint(len(train), (batch_size,), generator=generator)]
             loss = -prior().log_prob(batch).mean()
@@ -194,18 +194,3 @@ def _check(prior: nn.Module, val: torch.Tensor, step: int, recent: list[float]) 
     train = sum(recent) / len(recent)
     held_out = mean_log_density(prior, val)
     return {"step": step, "train_log_density": train, "val_log_density": held_out}
-
-
-@contextmanager
-def _only_prior_grads(prior: nn.Module) -> Iterator[None]:
-    """No gradients for a shared encoder (a VampPrior's), whose weights must not move and
-    whose gradients would only cost time."""
-    encoders = getattr(prior, "_encoder", [])
-    flags = [(p, p.requires_grad) for enc in encoders for p in enc.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
