@@ -242,7 +242,16 @@ def amortization_gap(
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
-    """No gradients for ``module``'s parameters inside the block."""
+    """No gradients for ``module``'s parameters inside the block; restored afterwards.
+
+    Example:
+        >>> net = nn.Linear(2, 1)
+        >>> with frozen(net):
+        ...     net.weight.requires_grad
+        False
+        >>> net.weight.requires_grad
+        True
+    """
     flags = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in flags:
         p.requires_grad_(False)
