@@ -1,5 +1,5 @@
-"""``ppvae paired``: paired test-score differences between finished runs
-(:mod:`ppvae.paired_runs`).
+"""``ppvae paired``: paired test-score differences between finished runs, or runs still
+being scored (:mod:`ppvae.paired_runs`).
 
 Registered by :func:`ppvae.cli.build_parser`.
 """
@@ -34,9 +34,19 @@ def add_paired_command(sub: argparse._SubParsersAction) -> None:
         "from the first run's, log p(x) and ELBO, averaged over the same test points with "
         "the paired standard error. Runs scored on other test images, with another context or "
         "likelihood, point estimates, and scores older than the checkpoint are refused. K, "
-        "the importance samples per point, may differ and is shown.",
+        "the importance samples per point, may differ and is shown. With --partial, a run "
+        "still being scored (a long `ppvae fit` or `ppvae evaluate` running or interrupted) "
+        "takes part with the test points its evaluation has finished, and all runs are "
+        "compared on the first n test points, n the fewest any run has.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders; the first is the baseline")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="read a run without current scores from its evaluation in progress "
+        "(RUN/evaluation-*.partial.pt of its current weights) and compare every run on the "
+        "test points all of them have",
+    )
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
 
 
@@ -44,7 +54,7 @@ def _cmd_paired(args: argparse.Namespace) -> int:
     """Run ``ppvae paired`` (errors reach :func:`ppvae.cli.main` as exit code 2)."""
     if args.csv and (Path(args.csv).is_dir() or not Path(args.csv).parent.is_dir()):
         raise UserInputError(f"--csv {args.csv}: give a file path in an existing folder")
-    rows = paired_runs(args.runs)
+    rows = paired_runs(args.runs, partial=args.partial)
     print(format_paired(rows))
     if args.csv:
         write_csv(Path(args.csv), [asdict(r) for r in rows])

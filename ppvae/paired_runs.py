@@ -1,4 +1,5 @@
-"""Paired differences between finished runs (``ppvae paired``).
+"""Paired differences between finished runs (``ppvae paired``), or runs whose test
+evaluation is still going on.
 
 Two runs scored on the same test points (same dataset, split and test binarisation)
 differ by far less noise than their separate ± figures suggest: each run's ``± 0.76`` on
@@ -8,12 +9,18 @@ ELBO minus the first run's, with the paired standard error
 (:func:`ppvae.inference.paired.paired_difference`).  It checks first that the runs were
 scored on the same test points, in the same units (likelihood, context), with the weights
 their checkpoints hold, so a difference is never taken across different things.
+
+With ``partial=True`` a run without current scores is read from its evaluation in
+progress: the batches a long ``ppvae fit`` or ``ppvae evaluate`` has finished so far
+(:mod:`ppvae.inference.resumable`), found by the fingerprint of the run's current
+weights, data and evaluation settings.  Test points are scored in order, so every run is
+then compared on the first n test points, n the fewest any of them has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +30,11 @@ from ppvae.data import DataConfig
 from ppvae.errors import UserInputError
 from ppvae.export import scores_match
 from ppvae.inference.checkpoint import load_checkpoint
-from ppvae.inference.evaluate import mean_and_se
+from ppvae.inference.evaluate import evaluation_key, mean_and_se
 from ppvae.inference.paired import paired_difference
+from ppvae.inference.resumable import PATTERN, Partial
 from ppvae.io import load_torch, read_json
-from ppvae.runs import RunConfig
+from ppvae.runs import RunConfig, load_run
 
 FIXED_TEST_FILES = ("mnist", "fashion-mnist")  # their test images come from the test files
 
@@ -43,6 +51,8 @@ class PairedRow:
     delta_log_likelihood_se: float
     delta_elbo: float
     delta_elbo_se: float
+    points: int = 0  # test points compared
+    of: int = 0  # test points in the run's test set
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,11 @@ class _Scored:
     log_likelihood: torch.Tensor
     elbo: torch.Tensor
     num_samples: int | None
+    of: int  # test points in the run's test set (more than scored while in progress)
+
+    def first(self, n: int) -> _Scored:
+        """The scores of the first ``n`` test points."""
+        return replace(self, log_likelihood=self.log_likelihood[:n], elbo=self.elbo[:n])
 
 
 def scored_points(data: DataConfig) -> dict[str, Any]:
@@ -100,18 +115,24 @@ def _check_fresh(run: Path) -> None:
         )
 
 
-def _scored(run: Path) -> _Scored:
-    """A run's configuration and per-point scores, with user-facing errors."""
+def _scored(run: Path, partial: bool = False) -> _Scored:
+    """A run's configuration and per-point scores (from its evaluation in progress when
+    ``partial`` and it has no current ones), with user-facing errors."""
     if not (run / "config.json").is_file():
         raise UserInputError(f"{run} is not a ppvae run folder (no config.json)")
     config = RunConfig.from_dict(read_json(run / "config.json"), str(run / "config.json"))
     if config.model.guide == "delta" or config.model.prior == "flat":
         raise UserInputError(f"{run} is a point estimate with no log p(x) to compare")
     file = run / "pointwise.pt"
+    if partial and not _current(run, file):
+        return _in_progress(run)
     if not file.is_file():
+        hint = (
+            " (or compare its evaluation in progress with --partial)" if _any_partial(run) else ""
+        )
         raise UserInputError(
             f"{run} has no per-point test scores (pointwise.pt); "
-            f"score it with `ppvae evaluate {run}`"
+            f"score it with `ppvae evaluate {run}`{hint}"
         )
     points = load_torch(file)
     if not isinstance(points, dict):
@@ -121,7 +142,40 @@ def _scored(run: Path) -> _Scored:
         raise UserInputError(f"{file} holds no finite log p(x) and ELBO for every point")
     _check_fresh(run)
     k = points.get("num_samples")
-    return _Scored(run, config, ll, elbo, k if isinstance(k, int) else None)
+    return _Scored(run, config, ll, elbo, k if isinstance(k, int) else None, len(ll))
+
+
+def _any_partial(run: Path) -> bool:
+    return any(run.glob(PATTERN))
+
+
+def _current(run: Path, file: Path) -> bool:
+    """Whether ``file`` holds scores of the weights the run's checkpoint holds now."""
+    if not file.is_file():
+        return False
+    try:
+        _check_fresh(run)
+    except UserInputError:
+        return False
+    return True
+
+
+def _in_progress(run: Path) -> _Scored:
+    """The scores a run's evaluation in progress has finished, for its current weights."""
+    config, data, vae, _ = load_run(run)
+    x, y = data.split("test")
+    e = config.eval
+    key = evaluation_key(vae, x, y, e.num_samples, e.batch_size, e.seed)
+    parts = Partial.open(run, key).parts
+    if not parts:
+        stale = " (those there are of other weights or settings)" if _any_partial(run) else ""
+        raise UserInputError(
+            f"{run} has neither current test scores nor an evaluation in progress of its "
+            f"current weights{stale}; score it with `ppvae evaluate {run}`"
+        )
+    ll = torch.cat([p["log_likelihood"] for p in parts]).double()
+    elbo = torch.cat([p["elbo"] for p in parts]).double()
+    return _Scored(run, config, ll, elbo, e.num_samples, len(x))
 
 
 def _check_pairable(base: _Scored, run: _Scored) -> None:
@@ -155,16 +209,24 @@ def _row(base: _Scored, run: _Scored) -> PairedRow:
     ll, ll_se = mean_and_se(run.log_likelihood)
     d_ll, d_ll_se = paired_difference(run.log_likelihood, base.log_likelihood)
     d_elbo, d_elbo_se = paired_difference(run.elbo, base.elbo)
-    return PairedRow(str(run.folder), run.num_samples, ll, ll_se, d_ll, d_ll_se, d_elbo, d_elbo_se)
+    n = len(run.log_likelihood)
+    return PairedRow(
+        str(run.folder), run.num_samples, ll, ll_se, d_ll, d_ll_se, d_elbo, d_elbo_se, n, run.of
+    )
 
 
-def paired_runs(runs: Sequence[str | Path]) -> list[PairedRow]:
+def paired_runs(runs: Sequence[str | Path], partial: bool = False) -> list[PairedRow]:
     """Every run's test log p(x) and the paired differences (log p(x) and ELBO) from the
     first run, over the same test points.
 
+    With ``partial``, a run without current ``pointwise.pt`` scores contributes the test
+    points its evaluation in progress has finished, and every run is compared on the first
+    n test points, n the fewest any run has (each row's ``points``, out of ``of``).
+
     Raises :class:`~ppvae.errors.UserInputError` for fewer than two runs, a folder without
-    current ``pointwise.pt`` scores, a point estimate, or runs whose scores are not of the
-    same test points (:func:`scored_points`), context and likelihood.
+    current scores (or, with ``partial``, without an evaluation in progress of its current
+    weights either), a point estimate, or runs whose scores are not of the same test
+    points (:func:`scored_points`), context and likelihood.
 
     Example:
         >>> import tempfile
@@ -184,7 +246,13 @@ def paired_runs(runs: Sequence[str | Path]) -> list[PairedRow]:
     """
     if len(runs) < 2:
         raise UserInputError("give at least two run folders: a baseline, then the runs to compare")
-    scored = [_scored(Path(r)) for r in runs]
+    scored = [_scored(Path(r), partial) for r in runs]
+    if partial:
+        if len({run.of for run in scored}) > 1:
+            sizes = ", ".join(f"{run.folder}: {run.of}" for run in scored)
+            raise UserInputError(f"the runs have test sets of different sizes ({sizes})")
+        n = min(len(run.log_likelihood) for run in scored)
+        scored = [run.first(n) for run in scored]
     for run in scored[1:]:
         _check_pairable(scored[0], run)
     return [_row(scored[0], run) for run in scored]
@@ -209,4 +277,9 @@ def format_paired(rows: Sequence[PairedRow]) -> str:
         ll = f"{r.log_likelihood:.3f} ± {r.log_likelihood_se:.3f}"
         k = "?" if r.num_samples is None else r.num_samples
         lines.append(f"| {name} | {k} | {ll} | {d_ll} | {d_elbo} |")
+    if rows and 0 < rows[0].points < rows[0].of:
+        lines.append(
+            f"\nOn the first {rows[0].points} of {rows[0].of} test points: "
+            "an evaluation is still in progress."
+        )
     return "\n".join(lines)

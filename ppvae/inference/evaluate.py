@@ -261,13 +261,12 @@ def pointwise(
         raise UserInputError(f"num_samples must be >= 1, got {num_samples}")
     if len(x) == 0:
         raise UserInputError("there are no data points to evaluate")
-    device = next(iter(vae.parameters()), torch.empty(0)).device
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
-    settings = {"k": num_samples, "b": batch_size, "seed": seed, "max_elements": max_elements}
+    settings = (num_samples, batch_size, seed, max_elements)
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
-        key = fingerprint(vae, [x, y], device=device.type, **settings) if partial_dir else ""
+        key = _evaluation_key(vae, x, y, *settings) if partial_dir else ""
         done = Partial.open(partial_dir, key)
         defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
         if not defined:
@@ -282,6 +281,37 @@ def pointwise(
     if not defined:
         cat["log_likelihood"] = torch.full_like(cat["log_likelihood"], math.nan)
     return Pointwise(num_samples=num_samples, defined=defined, **cat)
+
+
+def evaluation_key(
+    vae: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    num_samples: int = 5000,
+    batch_size: int = 100,
+    seed: int = 0,
+    max_elements: int = 2**24,
+) -> str:
+    """The fingerprint under which :func:`pointwise` with the same arguments and a
+    ``partial_dir`` keeps its finished batches (:class:`~ppvae.inference.resumable.Partial`):
+    equal keys mean the same weights, data and settings, so those batches are this
+    evaluation's.
+
+    Example:
+        >>> from ppvae.models import build_vae, ModelConfig
+        >>> vae = build_vae(ModelConfig(x_shape=(6,), latent_dim=2, hidden=(8,)))
+        >>> x = torch.ones(4, 6)
+        >>> evaluation_key(vae, x, num_samples=10) == evaluation_key(vae, x, num_samples=20)
+        False
+    """
+    with scoring(vae):
+        return _evaluation_key(vae, x, y, num_samples, batch_size, seed, max_elements)
+
+
+def _evaluation_key(vae, x, y, num_samples, batch_size, seed, max_elements) -> str:
+    device = next(iter(vae.parameters()), torch.empty(0)).device
+    settings = {"k": num_samples, "b": batch_size, "seed": seed, "max_elements": max_elements}
+    return fingerprint(vae, [x, y], device=device.type, **settings)
 
 
 def _evaluate_batches(vae, x, y, batch_size, plan, done: Partial, progress: bool) -> None:

@@ -1,0 +1,108 @@
+"""``ppvae paired --partial``: a run whose test evaluation is still going on is compared on
+the test points it has finished, and the figures are exactly those the finished
+evaluation gives on the same points."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from ppvae.cli import main
+from ppvae.errors import UserInputError
+from ppvae.inference.paired import paired_difference
+from ppvae.inference.resumable import PATTERN
+from ppvae.io import read_json, write_json
+from ppvae.paired_runs import format_paired, paired_runs
+
+ev = importlib.import_module("ppvae.inference.evaluate")
+K = 8
+FAST = ["--data", "digits", "--latent-dim", "3", "--hidden", "16", "--batch-size", "64"]
+FAST = [*FAST, "--num-samples", str(K), "--no-progress"]
+
+
+def _interrupt_test_batch(monkeypatch, call: int) -> None:
+    """Ctrl-C at the ``call``-th batch of the test evaluation (K = 8; validation passes
+    use other sample counts and are not counted)."""
+    real, calls = ev._batch_estimates, []
+
+    def flaky(model, guide, xb, yb, num, *rest):
+        if num == K:
+            calls.append(1)
+            if len(calls) == call:
+                raise KeyboardInterrupt
+        return real(model, guide, xb, yb, num, *rest)
+
+    monkeypatch.setattr(ev, "_batch_estimates", flaky)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished 1-epoch digits run, and a 4-epoch one whose test evaluation was
+    interrupted after two batches of 64 test points (of 359)."""
+    root = tmp_path_factory.mktemp("in-progress")
+    base, other = root / "short", root / "long"
+    assert main(["fit", *FAST, "--epochs", "1", "--out", str(base)]) == 0
+    with pytest.MonkeyPatch.context() as m:
+        _interrupt_test_batch(m, 3)
+        assert main(["fit", *FAST, "--epochs", "4", "--out", str(other)]) == 130
+    assert len(list(other.glob(PATTERN))) == 1 and not (other / "pointwise.pt").exists()
+    return base, other
+
+
+def test_in_progress_rows_equal_the_finished_evaluation_on_the_same_points(runs, tmp_path):
+    base, other = runs
+    rows = paired_runs(runs, partial=True)
+    assert [(r.points, r.of) for r in rows] == [(128, 359), (128, 359)]
+    finished = tmp_path / "finished"
+    shutil.copytree(other, finished)
+    assert main(["evaluate", str(finished), "--no-progress"]) == 0
+    new, old = (torch.load(f / "pointwise.pt") for f in (finished, base))
+    for field, delta, se in (
+        ("log_likelihood", rows[1].delta_log_likelihood, rows[1].delta_log_likelihood_se),
+        ("elbo", rows[1].delta_elbo, rows[1].delta_elbo_se),
+    ):
+        expected = paired_difference(new[field][:128], old[field][:128])
+        assert (delta, se) == pytest.approx(expected, rel=1e-12)
+    assert rows[1].log_likelihood == pytest.approx(new["log_likelihood"][:128].double().mean())
+    assert rows[0].log_likelihood == pytest.approx(old["log_likelihood"][:128].double().mean())
+    full = paired_runs([base, finished], partial=True)  # all scored: as without --partial
+    assert [(r.points, r.of) for r in full] == [(359, 359)] * 2
+    assert full == paired_runs([base, finished])
+
+
+def test_the_table_says_how_many_points_were_compared(runs):
+    text = format_paired(paired_runs(runs, partial=True))
+    assert text.splitlines()[-1] == (
+        "On the first 128 of 359 test points: an evaluation is still in progress."
+    )
+    assert "in progress" not in format_paired(paired_runs([runs[0], runs[0]]))
+
+
+def test_cli_partial_prints_the_table_and_without_it_says_how(runs, capsys):
+    base, other = runs
+    assert main(["paired", str(base), str(other), "--partial"]) == 0
+    out = capsys.readouterr().out
+    assert f"| {other} | {K} |" in out and "first 128 of 359" in out
+    assert main(["paired", str(base), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "no per-point test scores" in err and "--partial" in err and "Traceback" not in err
+
+
+def test_an_evaluation_of_other_settings_is_not_taken(runs, tmp_path):
+    """Evaluation batches are only read when they are of the run's current weights and
+    evaluation settings: here the configuration asks for another K than they used."""
+    moved = tmp_path / "moved"
+    shutil.copytree(runs[1], moved)
+    config = read_json(moved / "config.json")
+    config["eval"]["num_samples"] = K + 1
+    write_json(moved / "config.json", config)
+    with pytest.raises(UserInputError, match="other weights or settings"):
+        paired_runs([runs[0], moved], partial=True)
+    for f in moved.glob(PATTERN):
+        f.unlink()
+    with pytest.raises(UserInputError, match="neither current test scores"):
+        paired_runs([runs[0], moved], partial=True)
