@@ -32,9 +32,10 @@ from ppvae.export import scores_match
 from ppvae.inference.checkpoint import load_checkpoint
 from ppvae.inference.evaluate import evaluation_key, mean_and_se
 from ppvae.inference.paired import paired_difference
-from ppvae.inference.resumable import PATTERN, Partial
+from ppvae.inference.resumable import PATTERN, Partial, saved_settings
 from ppvae.io import load_torch, read_json
-from ppvae.runs import RunConfig, load_run
+from ppvae.runs import RunConfig, evaluation_arguments, load_run
+from ppvae.seeding import seeded
 
 FIXED_TEST_FILES = ("mnist", "fashion-mnist")  # their test images come from the test files
 
@@ -111,8 +112,15 @@ def _check_fresh(run: Path) -> None:
         raise UserInputError(
             f"{run}'s test scores are of epoch {scored}, its checkpoint of epoch "
             f"{ckpt.get('epoch')}; "
-            f"score it again with `ppvae evaluate {run}`"
+            f"score it again with `ppvae evaluate {run}`{_hint(run)}"
         )
+
+
+def _hint(run: Path) -> str:
+    """Where a run holds an evaluation file, how to compare what it has finished."""
+    if not any(run.glob(PATTERN)):
+        return ""
+    return " (if its evaluation is in progress, --partial compares the points it has finished)"
 
 
 def _scored(run: Path, partial: bool = False) -> _Scored:
@@ -127,12 +135,9 @@ def _scored(run: Path, partial: bool = False) -> _Scored:
     if partial and not _current(run, file):
         return _in_progress(run)
     if not file.is_file():
-        hint = (
-            " (or compare its evaluation in progress with --partial)" if _any_partial(run) else ""
-        )
         raise UserInputError(
             f"{run} has no per-point test scores (pointwise.pt); "
-            f"score it with `ppvae evaluate {run}`{hint}"
+            f"score it with `ppvae evaluate {run}`{_hint(run)}"
         )
     points = load_torch(file)
     if not isinstance(points, dict):
@@ -143,10 +148,6 @@ def _scored(run: Path, partial: bool = False) -> _Scored:
     _check_fresh(run)
     k = points.get("num_samples")
     return _Scored(run, config, ll, elbo, k if isinstance(k, int) else None, len(ll))
-
-
-def _any_partial(run: Path) -> bool:
-    return any(run.glob(PATTERN))
 
 
 def _current(run: Path, file: Path) -> bool:
@@ -161,21 +162,44 @@ def _current(run: Path, file: Path) -> bool:
 
 
 def _in_progress(run: Path) -> _Scored:
-    """The scores a run's evaluation in progress has finished, for its current weights."""
-    config, data, vae, _ = load_run(run)
+    """The scores a run's evaluation in progress has finished, for its current weights:
+    that of its configured settings, else one of another K or seed (``ppvae evaluate
+    --num-samples``) recorded in its evaluation files."""
+    with seeded(0):  # load_run seeds torch: leave the caller's generators as they were
+        config, data, vae, _ = load_run(run)
     x, y = data.split("test")
-    e = config.eval
-    key = evaluation_key(vae, x, y, e.num_samples, e.batch_size, e.seed)
-    parts = Partial.open(run, key).parts
-    if not parts:
-        stale = " (those there are of other weights or settings)" if _any_partial(run) else ""
+    for settings in _candidate_settings(run, config):
+        parts = Partial.open(run, evaluation_key(vae, x, y, **settings)).parts
+        if parts:
+            break
+    else:
+        stale = (
+            " (those there are of other weights, data or settings)"
+            if any(run.glob(PATTERN))
+            else ""
+        )
         raise UserInputError(
             f"{run} has neither current test scores nor an evaluation in progress of its "
             f"current weights{stale}; score it with `ppvae evaluate {run}`"
         )
     ll = torch.cat([p["log_likelihood"] for p in parts]).double()
     elbo = torch.cat([p["elbo"] for p in parts]).double()
-    return _Scored(run, config, ll, elbo, e.num_samples, len(x))
+    if len(ll) != len(elbo) or not torch.isfinite(ll).all() or not torch.isfinite(elbo).all():
+        raise UserInputError(f"{run}'s evaluation in progress holds non-finite scores")
+    return _Scored(run, config, ll, elbo, int(settings["num_samples"]), len(x))
+
+
+_SETTINGS = {"num_samples", "batch_size", "seed", "max_elements"}
+
+
+def _candidate_settings(run: Path, config: RunConfig) -> list[dict[str, int]]:
+    """The run's configured evaluation settings, then those its evaluation files record."""
+    found = [evaluation_arguments(config.eval)]
+    for settings in saved_settings(run):
+        valid = set(settings) <= _SETTINGS and "num_samples" in settings
+        if valid and all(type(v) is int for v in settings.values()) and settings not in found:
+            found.append(settings)
+    return found
 
 
 def _check_pairable(base: _Scored, run: _Scored) -> None:
@@ -198,6 +222,9 @@ def _check_pairable(base: _Scored, run: _Scored) -> None:
             f"{run.folder} uses the {b.model.likelihood} likelihood and {base.folder} the "
             f"{a.model.likelihood}: their log p(x) are not in the same units"
         )
+
+
+def _check_same_length(base: _Scored, run: _Scored) -> None:
     if len(run.log_likelihood) != len(base.log_likelihood):
         raise UserInputError(
             f"{run.folder} has {len(run.log_likelihood)} scored test points and "
@@ -247,6 +274,8 @@ def paired_runs(runs: Sequence[str | Path], partial: bool = False) -> list[Paire
     if len(runs) < 2:
         raise UserInputError("give at least two run folders: a baseline, then the runs to compare")
     scored = [_scored(Path(r), partial) for r in runs]
+    for run in scored[1:]:
+        _check_pairable(scored[0], run)
     if partial:
         if len({run.of for run in scored}) > 1:
             sizes = ", ".join(f"{run.folder}: {run.of}" for run in scored)
@@ -254,7 +283,7 @@ def paired_runs(runs: Sequence[str | Path], partial: bool = False) -> list[Paire
         n = min(len(run.log_likelihood) for run in scored)
         scored = [run.first(n) for run in scored]
     for run in scored[1:]:
-        _check_pairable(scored[0], run)
+        _check_same_length(scored[0], run)
     return [_row(scored[0], run) for run in scored]
 
 
@@ -279,7 +308,7 @@ def format_paired(rows: Sequence[PairedRow]) -> str:
         lines.append(f"| {name} | {k} | {ll} | {d_ll} | {d_elbo} |")
     if rows and 0 < rows[0].points < rows[0].of:
         lines.append(
-            f"\nOn the first {rows[0].points} of {rows[0].of} test points: "
-            "an evaluation is still in progress."
+            f"\nOn the first {rows[0].points} of {rows[0].of} test points (in file order, "
+            "not a random sample): an evaluation is still in progress."
         )
     return "\n".join(lines)

@@ -336,6 +336,21 @@ def load_run(run: str | Path) -> tuple[RunConfig, Data, VAE, dict[str, Any]]:
     return config, data, vae, ckpt
 
 
+def evaluation_arguments(settings: EvalConfig) -> dict[str, int]:
+    """The arguments of :func:`~ppvae.inference.evaluate.pointwise` (and so of
+    :func:`~ppvae.inference.evaluate.evaluation_key`) that a run's test evaluation uses.
+
+    Example:
+        >>> evaluation_arguments(EvalConfig(num_samples=50))
+        {'num_samples': 50, 'batch_size': 100, 'seed': 0}
+    """
+    return {
+        "num_samples": settings.num_samples,
+        "batch_size": settings.batch_size,
+        "seed": settings.seed,
+    }
+
+
 def _test_metrics(
     vae: VAE, data: Data, config: RunConfig, result: FitResult, out: Path | None = None
 ) -> dict[str, Any]:
@@ -345,9 +360,7 @@ def _test_metrics(
         vae,
         x,
         y,
-        config.eval.num_samples,
-        batch_size=config.eval.batch_size,
-        seed=config.eval.seed,
+        **evaluation_arguments(config.eval),
         progress=config.fit.progress,
         partial_dir=out,
     )

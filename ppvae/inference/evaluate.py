@@ -264,10 +264,16 @@ def pointwise(
     likelihood = getattr(vae, "likelihood", None)
     if likelihood is not None:
         likelihood.check_data(x)  # once, on all of x; Pyro's per-chunk checks are off below
-    settings = (num_samples, batch_size, seed, max_elements)
+    settings = {
+        "num_samples": num_samples,
+        "batch_size": batch_size,
+        "seed": seed,
+        "max_elements": max_elements,
+    }
     with scoring(vae), seeded(seed), pyro.validation_enabled(False):
-        key = _evaluation_key(vae, x, y, *settings) if partial_dir else ""
+        key = _evaluation_key(vae, x, y, **settings) if partial_dir else ""
         done = Partial.open(partial_dir, key)
+        done.settings = settings
         defined, nesting, chunk = _plan(vae, x, y, num_samples, batch_size, max_elements, seed)
         if not defined:
             num_samples = chunk = 1  # one code per point; importance sampling is undefined

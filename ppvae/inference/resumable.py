@@ -98,6 +98,9 @@ class Partial:
     saved: int = 0  # how many of the batches the file holds
     saved_at: float = field(default_factory=time.monotonic)
     warned: bool = False
+    # the evaluation's settings (K, batch size, seed...), kept in the file so that a reader
+    # can recompute the key without knowing them (see saved_settings)
+    settings: dict[str, int] | None = None
 
     @classmethod
     def open(cls, folder: str | os.PathLike | None, key: str) -> Partial:
@@ -114,7 +117,7 @@ class Partial:
             return cls(path, key)
         parts = list(saved["parts"])
         batches = [(part, None) for part in parts[:-1]] + [(parts[-1], dict(saved["rng"]))]
-        return cls(path, key, batches, saved=len(batches))
+        return cls(path, key, batches, saved=len(batches), settings=saved.get("settings"))
 
     @property
     def parts(self) -> list[dict[str, torch.Tensor]]:
@@ -139,6 +142,8 @@ class Partial:
             return
         count = len(self.batches)
         payload = {"key": self.key, "parts": self.parts[:count], "rng": self.batches[count - 1][1]}
+        if self.settings is not None:
+            payload["settings"] = dict(self.settings)
         try:
             save_torch(self.path, payload)
         except OSError as err:
@@ -156,3 +161,28 @@ class Partial:
         """Delete the file: the evaluation is complete."""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def saved_settings(folder: str | os.PathLike) -> list[dict[str, int]]:
+    """The settings recorded in each evaluation file in ``folder`` (files written before
+    settings were recorded, and unreadable ones, are skipped).
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> p = Partial.open(folder, "abc")
+        >>> p.settings = {"num_samples": 50}
+        >>> p.add({"elbo": torch.zeros(2)}, {"cpu": torch.get_rng_state()}); p.save()
+        >>> saved_settings(folder)
+        [{'num_samples': 50}]
+    """
+    found = []
+    for path in sorted(Path(folder).glob(PATTERN)):
+        try:
+            saved = load_torch(path)
+        except UserInputError:
+            continue
+        settings = saved.get("settings") if isinstance(saved, dict) else None
+        if isinstance(settings, dict):
+            found.append(dict(settings))
+    return found
