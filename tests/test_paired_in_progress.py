@@ -166,3 +166,19 @@ def test_an_evaluation_of_other_settings_is_found_only_by_its_recorded_settings(
     file.unlink()
     with pytest.raises(UserInputError, match="neither current test scores"):
         paired_runs([runs[0], moved], partial=True)
+
+
+def test_a_conditional_run_in_progress_is_read_with_its_labels(tmp_path):
+    """With --context labels the test labels are part of what was scored (and of the
+    key): the in-progress run pairs with a finished conditional run, not an unconditional
+    one."""
+    labels = [*FAST, "--context", "labels", "--condition-networks", "--epochs", "1"]
+    base, other = tmp_path / "cvae-a", tmp_path / "cvae-b"
+    assert main(["fit", *labels, "--out", str(base)]) == 0
+    with pytest.MonkeyPatch.context() as m:
+        _interrupt_test_batch(m, 2)
+        assert main(["fit", *labels, "--seed", "1", "--out", str(other)]) == 130
+    rows = paired_runs([base, other], partial=True)
+    assert (rows[1].points, rows[1].of) == (64, 359)
+    whole = torch.load(base / "pointwise.pt")["log_likelihood"][:64].double().mean()
+    assert rows[0].log_likelihood == pytest.approx(float(whole))
