@@ -8,7 +8,8 @@
 #   K=10 EPOCHS=300 bash bench/quality/published_fashion_iwae.sh normal-900
 #   K=5 EPOCHS=380 bash bench/quality/published_fashion_iwae.sh vamp-700
 #
-#   K=5 EPOCHS=200 bash bench/quality/published_fashion_iwae.sh bench/quality/weights/normal-900
+#   K=5 EPOCHS=60 TAG=convhvae-gated bash bench/quality/published_fashion_iwae.sh \
+#     bench/quality/weights/vamp-300-convhvae-gated --net conv --levels 2 --activation gated
 #   K=5 EPOCHS=60 TAG=convhvae bash bench/quality/published_fashion_iwae.sh vamp-300-convhvae --net conv --levels 2
 #
 # The argument names the source: a folder under runs/published, or the path of a run folder
