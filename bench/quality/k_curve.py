@@ -7,6 +7,7 @@ estimate over the first K of those draws for growing K, so the last steps show h
 more samples (or a better proposal for the same model) could still add.  One thread.
 Results: docs/results.md ("Towards −225.92").
 
+    make weights   # the kept runs, from git history
     python bench/quality/k_curve.py \
         bench/quality/weights/vamp-300-convhvae-iwae5-60-convhvae-iwae50-10-convhvae --images 100
 """

@@ -11,6 +11,7 @@ kept; the start, a gain of 0, counts), and reported on the second half: the rise
 log prior density and the rise in log p(x) itself, estimated on the same weighted draws as
 ``ppvae refit-prior`` does.  One thread.  Results: docs/results.md ("Towards −225.92").
 
+    make weights   # the kept runs, from git history
     python bench/quality/lars_on_vamp.py \
         bench/quality/weights/vamp-300-convhvae-iwae5-60-convhvae-iwae50-10-convhvae \
         --train-images 20000 --hidden 200 --steps 1600
